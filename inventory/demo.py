@@ -4,7 +4,18 @@ from decimal import Decimal
 
 from django.utils.text import slugify
 
-from inventory.models import Category, Location, LocationKind, Product, TaxClass, Variant
+from inventory.models import (
+    Category,
+    Location,
+    LocationKind,
+    MovementKind,
+    Product,
+    StockLevel,
+    StockMovement,
+    TaxClass,
+    TransferRoute,
+    Variant,
+)
 from omni.roles import STORE_STAFF
 
 WEEKDAYS_10_21 = {d: [["10:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}
@@ -78,6 +89,8 @@ def seed(ctx) -> None:
     if staff is not None:
         locations["mad-granvia"].staff.add(staff)
     ctx.data["locations"] = locations
+    _seed_stock(ctx, locations)
+    _seed_routes(locations)
 
 
 def _seed_locations(ctx) -> dict[str, Location]:
@@ -171,3 +184,61 @@ def _seed_catalog(ctx) -> None:
         batch_size=500,
     )
     ctx.say(f"  {len(products)} products, {len(variants)} variants")
+
+
+def _seed_stock(ctx, locations) -> None:
+    """Opening stock for every store and warehouse, through the ledger (one receipt per row)."""
+    rng = ctx.rng
+    existing = set(StockLevel.objects.values_list("location_id", "variant_id"))
+    variant_ids = list(Variant.objects.order_by("pk").values_list("pk", flat=True))
+    levels, movements = [], []
+    for location in locations.values():
+        warehouse = location.kind == LocationKind.WAREHOUSE
+        for variant_id in variant_ids:
+            if (location.pk, variant_id) in existing:
+                continue
+            if warehouse:
+                on_hand, safety, low, high = rng.randint(0, 60), 0, 0, 0
+            else:
+                low, high = rng.choice([(1, 3), (2, 4), (2, 6)])
+                on_hand = rng.choice([0, 0, 1, 1, 2, 3, 4, 5, 8])
+                safety = 1 if on_hand >= 3 and rng.random() < 0.3 else 0
+            levels.append(
+                StockLevel(
+                    location=location,
+                    variant_id=variant_id,
+                    on_hand=on_hand,
+                    safety_stock=safety,
+                    min_qty=low,
+                    max_qty=high,
+                )
+            )
+            if on_hand:
+                movements.append(
+                    StockMovement(
+                        location=location,
+                        variant_id=variant_id,
+                        kind=MovementKind.RECEIPT,
+                        delta=on_hand,
+                        balance=on_hand,
+                        reference="import:demo-opening-stock",
+                        reason="Opening stock",
+                    )
+                )
+    StockLevel.objects.bulk_create(levels, batch_size=2000)
+    StockMovement.objects.bulk_create(movements, batch_size=2000)
+    ctx.say(f"  {len(levels)} new stock rows, {len(movements)} opening receipts")
+
+
+def _seed_routes(locations) -> None:
+    """Lead times: 1 day from the nearby warehouse, 2 from the other, 4 to the Canaries."""
+    for store in locations.values():
+        if store.kind != LocationKind.STORE:
+            continue
+        for code in ("wh-getafe", "wh-prat"):
+            warehouse = locations[code]
+            near = (code == "wh-prat") == (store.code.startswith(("bcn", "vlc", "bio")))
+            days = 4 if store.timezone == "Atlantic/Canary" else (1 if near else 2)
+            TransferRoute.objects.update_or_create(
+                source=warehouse, destination=store, defaults={"lead_time_days": days}
+            )

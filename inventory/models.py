@@ -225,3 +225,307 @@ class Location(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+
+class StockLevel(models.Model):
+    """Units of one variant at one location.
+
+    ``reserved`` counts units held by active reservations (including ones past their expiry that
+    the beat task has not released yet — availability reads add those back). Sellable for remote
+    channels = max(0, on_hand − reserved − safety_stock); at the counter safety stock is sellable.
+    ``on_hand`` only changes through ``inventory.services``, which write a StockMovement each time.
+    """
+
+    variant = models.ForeignKey(
+        Variant, verbose_name=_("variant"), related_name="stock_levels", on_delete=models.PROTECT
+    )
+    location = models.ForeignKey(
+        Location, verbose_name=_("location"), related_name="stock_levels", on_delete=models.PROTECT
+    )
+    on_hand = models.IntegerField(_("on hand"), default=0)
+    reserved = models.IntegerField(_("reserved"), default=0)
+    safety_stock = models.IntegerField(
+        _("safety stock"),
+        default=0,
+        help_text=_("Units held back from remote channels, e.g. for walk-in shoppers."),
+    )
+    in_transit = models.IntegerField(
+        _("in transit"), default=0, help_text=_("Units shipped to this location, not yet received.")
+    )
+    min_qty = models.IntegerField(_("minimum"), default=0)
+    max_qty = models.IntegerField(_("maximum"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("stock level")
+        verbose_name_plural = _("stock levels")
+        ordering = ["location_id", "variant_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["variant", "location"], name="inventory_stocklevel_variant_location_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(on_hand__gte=0), name="inventory_stock_on_hand_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0) & Q(reserved__lte=models.F("on_hand")),
+                name="inventory_stock_reserved_between_0_and_on_hand",
+            ),
+            models.CheckConstraint(
+                condition=Q(safety_stock__gte=0) & Q(in_transit__gte=0),
+                name="inventory_stock_safety_in_transit_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_qty__gte=0) & Q(max_qty__gte=models.F("min_qty")),
+                name="inventory_stock_min_max_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["location", "variant"], name="inventory_stock_loc_var_idx")]
+
+    def __str__(self):
+        return f"{self.variant.sku} @ {self.location.code}"
+
+
+class MovementKind(models.TextChoices):
+    RECEIPT = "receipt", _("Receipt")
+    SALE = "sale", _("Sale")
+    RETURN = "return", _("Return")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+    COUNT = "count", _("Count variance")
+    TRANSFER_OUT = "transfer_out", _("Transfer out")
+    TRANSFER_IN = "transfer_in", _("Transfer in")
+    WRITE_OFF = "write_off", _("Damage / write-off")
+
+
+ADJUSTMENT_FORM_KINDS = [
+    (MovementKind.ADJUSTMENT, _("Adjustment")),
+    (MovementKind.WRITE_OFF, _("Damage / write-off")),
+    (MovementKind.RETURN, _("Return")),
+]
+
+
+class StockMovementQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The stock ledger is append-only.")
+
+    def delete(self):
+        raise TypeError("The stock ledger is append-only.")
+
+
+class StockMovement(models.Model):
+    """One change of on_hand: the immutable stock ledger (a PostgreSQL trigger enforces it)."""
+
+    variant = models.ForeignKey(
+        Variant, verbose_name=_("variant"), related_name="movements", on_delete=models.PROTECT
+    )
+    location = models.ForeignKey(
+        Location, verbose_name=_("location"), related_name="movements", on_delete=models.PROTECT
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=MovementKind.choices)
+    delta = models.IntegerField(_("change"))
+    balance = models.IntegerField(_("on hand after"))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    reference = models.CharField(
+        _("reference"),
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text=_("What caused it: order:123, transfer:7, count:2026-11-22, import:…"),
+    )
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    objects = StockMovementQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("stock movement")
+        verbose_name_plural = _("stock ledger")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["variant", "location", "created_at"], name="inventory_mov_level_idx"
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(delta=0), name="inventory_movement_delta_non_zero"),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="inventory_movement_balance_gte_0"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.delta:+d} {self.variant_id}@{self.location_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("The stock ledger is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The stock ledger is append-only.")
+
+
+class ReservationStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    CONSUMED = "consumed", _("Consumed")
+    RELEASED = "released", _("Released")
+    EXPIRED = "expired", _("Expired")
+
+
+class Reservation(models.Model):
+    """Units held for a cart or an order at one location until consumed, released or expired."""
+
+    variant = models.ForeignKey(
+        Variant, verbose_name=_("variant"), related_name="reservations", on_delete=models.PROTECT
+    )
+    location = models.ForeignKey(
+        Location, verbose_name=_("location"), related_name="reservations", on_delete=models.PROTECT
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=ReservationStatus.choices,
+        default=ReservationStatus.ACTIVE,
+    )
+    owner = models.CharField(
+        _("owner"), max_length=100, db_index=True, help_text=_("cart:42 or order:A1B2…")
+    )
+    channel = models.CharField(_("channel"), max_length=20, default="online")
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="inventory_reservation_qty_gt_0"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active", expires_at__isnull=False),
+                name="inventory_res_active_exp_idx",
+            ),
+            models.Index(
+                fields=["variant", "location"],
+                condition=Q(status="active", expires_at__isnull=False),
+                name="inventory_res_active_level_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.variant_id}@{self.location_id} for {self.owner}"
+
+
+class TransferRoute(models.Model):
+    """Lead time from one location to another; routes not listed use the default."""
+
+    source = models.ForeignKey(
+        Location, verbose_name=_("from"), related_name="routes_out", on_delete=models.CASCADE
+    )
+    destination = models.ForeignKey(
+        Location, verbose_name=_("to"), related_name="routes_in", on_delete=models.CASCADE
+    )
+    lead_time_days = models.PositiveSmallIntegerField(_("lead time (days)"))
+
+    class Meta:
+        verbose_name = _("transfer route")
+        verbose_name_plural = _("transfer routes")
+        constraints = [
+            models.UniqueConstraint(fields=["source", "destination"], name="inventory_route_uniq"),
+            models.CheckConstraint(
+                condition=~Q(source=models.F("destination")), name="inventory_route_distinct_ends"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source.code} → {self.destination.code}: {self.lead_time_days} d"
+
+
+class TransferStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SHIPPED = "shipped", _("Shipped")
+    RECEIVED = "received", _("Received")
+    PARTIALLY_RECEIVED = "partially_received", _("Partially received")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Transfer(models.Model):
+    source = models.ForeignKey(
+        Location, verbose_name=_("from"), related_name="transfers_out", on_delete=models.PROTECT
+    )
+    destination = models.ForeignKey(
+        Location, verbose_name=_("to"), related_name="transfers_in", on_delete=models.PROTECT
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=TransferStatus.choices, default=TransferStatus.DRAFT
+    )
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    expected_on = models.DateField(_("expected on"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    shipped_at = models.DateTimeField(_("shipped"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("transfer")
+        verbose_name_plural = _("transfers")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(source=models.F("destination")),
+                name="inventory_transfer_distinct_ends",
+            ),
+        ]
+
+    def __str__(self):
+        return f"T{self.pk}: {self.source.code} → {self.destination.code}"
+
+
+class TransferLine(models.Model):
+    transfer = models.ForeignKey(
+        Transfer, verbose_name=_("transfer"), related_name="lines", on_delete=models.CASCADE
+    )
+    variant = models.ForeignKey(
+        Variant, verbose_name=_("variant"), related_name="+", on_delete=models.PROTECT
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    received_qty = models.PositiveIntegerField(_("received"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("transfer line")
+        verbose_name_plural = _("transfer lines")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["transfer", "variant"], name="inventory_tline_uniq"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="inventory_tline_qty_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.variant_id}"
+
+    @property
+    def discrepancy(self) -> int | None:
+        if self.received_qty is None:
+            return None
+        return self.received_qty - self.quantity

@@ -1,8 +1,42 @@
 """Reads of the catalog and locations. Return QuerySets so pagination and filters compose."""
 
-from django.db.models import Max, Min, Prefetch, Q, QuerySet
+import math
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
-from inventory.models import Category, Location, Product, Variant
+from django.conf import settings
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Greatest, Now
+from django.utils import timezone
+
+from inventory.models import (
+    WEEKDAYS,
+    Category,
+    Location,
+    LocationKind,
+    Product,
+    Reservation,
+    ReservationStatus,
+    StockLevel,
+    StockMovement,
+    TransferRoute,
+    Variant,
+)
 
 
 def locations_for_user(user) -> QuerySet[Location]:
@@ -64,3 +98,412 @@ def catalog_variants(*, include_inactive: bool = False) -> QuerySet[Variant]:
 
 def active_locations() -> QuerySet[Location]:
     return Location.objects.filter(active=True).order_by("kind", "name")
+
+
+# --- Stock availability ------------------------------------------------------------------------
+
+
+def _expired_holds(now=None):
+    """Units of a stock row still counted in ``reserved`` although their hold has expired.
+
+    The beat task releases them within a minute; until then reads add them back, so an expired
+    hold stops blocking availability at its expiry time exactly.
+    """
+    holds = (
+        Reservation.objects.filter(
+            variant_id=OuterRef("variant_id"),
+            location_id=OuterRef("location_id"),
+            status=ReservationStatus.ACTIVE,
+            expires_at__lte=now or Now(),
+        )
+        .order_by()
+        .values("variant_id")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    return Coalesce(Subquery(holds, output_field=IntegerField()), Value(0))
+
+
+def with_availability(levels: QuerySet[StockLevel], now=None) -> QuerySet[StockLevel]:
+    """Annotate ``live_reserved``, ``sellable`` (remote channels) and ``sellable_counter``."""
+    return levels.annotate(expired_hold=_expired_holds(now)).annotate(
+        live_reserved=F("reserved") - F("expired_hold"),
+        sellable=Greatest(
+            F("on_hand") - F("reserved") + F("expired_hold") - F("safety_stock"), Value(0)
+        ),
+        sellable_counter=Greatest(F("on_hand") - F("reserved") + F("expired_hold"), Value(0)),
+    )
+
+
+def variant_availability(variant_id: int, now=None) -> QuerySet[StockLevel]:
+    """A variant's stock at every active location, nearest-first ordering left to the caller."""
+    return with_availability(
+        StockLevel.objects.filter(variant_id=variant_id, location__active=True)
+        .select_related("location")
+        .order_by("location__kind", "location__name"),
+        now,
+    )
+
+
+def pooled_availability(variant_ids: list[int], now=None) -> dict[int, int]:
+    """Units sellable online per variant, pooled over the locations that sell online (1 query)."""
+    rows = (
+        StockLevel.objects.filter(
+            variant_id__in=variant_ids, location__sells_online=True, location__active=True
+        )
+        .values("variant_id")
+        .annotate(
+            total=Sum(
+                Greatest(
+                    F("on_hand") - F("reserved") - F("safety_stock") + _expired_holds(now),
+                    Value(0),
+                )
+            )
+        )
+        .order_by()
+    )
+    result = dict.fromkeys(variant_ids, 0)
+    result.update({row["variant_id"]: row["total"] for row in rows})
+    return result
+
+
+def stock_levels_for_user(user) -> QuerySet[StockLevel]:
+    return StockLevel.objects.filter(location__in=locations_for_user(user))
+
+
+def ledger_mismatches() -> QuerySet[StockLevel]:
+    """Stock rows whose on_hand is not the sum of their ledger movements (one query)."""
+    total = (
+        StockMovement.objects.filter(
+            variant_id=OuterRef("variant_id"), location_id=OuterRef("location_id")
+        )
+        .order_by()
+        .values("variant_id")
+        .annotate(total=Sum("delta"))
+        .values("total")
+    )
+    return (
+        StockLevel.objects.annotate(
+            ledger_total=Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
+        )
+        .exclude(on_hand=F("ledger_total"))
+        .select_related("variant", "location")
+        .order_by("location_id", "variant_id")
+    )
+
+
+# --- Pickup finder ----------------------------------------------------------------------------
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def next_open_date(opening_hours: dict, tz_name: str, earliest: datetime) -> date:
+    """The first date, from ``earliest`` on (local time of the store), when the store is open.
+
+    A store without opening hours is treated as always open.
+    """
+    local = earliest.astimezone(zoneinfo.ZoneInfo(tz_name))
+    if not opening_hours:
+        return local.date()
+    now_hm = local.strftime("%H:%M")
+    for offset in range(8):
+        day = local.date() + timedelta(days=offset)
+        ranges = opening_hours.get(WEEKDAYS[day.weekday()]) or []
+        if offset == 0:
+            ranges = [r for r in ranges if r[1] > now_hm]
+        if ranges:
+            return day
+    return local.date()
+
+
+@dataclass(frozen=True)
+class PickupOption:
+    location_id: int
+    code: str
+    name: str
+    city: str
+    address: str
+    distance_km: float
+    ready_today: bool
+    ready_on: date
+    via_transfer: bool
+    opening_hours: dict = field(default_factory=dict)
+
+
+def pickup_options(
+    *,
+    latitude: float,
+    longitude: float,
+    lines: dict[int, int],
+    radius_km: float | None = None,
+    limit: int = 10,
+    now: datetime | None = None,
+) -> list[PickupOption]:
+    """Where can I collect these lines ({variant_id: quantity}) near a point?
+
+    The nearest active pickup points that sell online: those with every line in stock now are
+    ready today (or the store's next open day); for the others, the date a transfer from a
+    warehouse holding the missing units would make them ready. Nearest first, ready today first.
+    """
+    now = now or timezone.now()
+    candidates = []
+    points = Location.objects.filter(
+        active=True, is_pickup_point=True, sells_online=True, latitude__isnull=False
+    )
+    if radius_km is not None:
+        dlat = radius_km / 111.0
+        dlon = radius_km / max(1e-6, 111.0 * math.cos(math.radians(latitude)))
+        points = points.filter(
+            latitude__range=(latitude - dlat, latitude + dlat),
+            longitude__range=(longitude - dlon, longitude + dlon),
+        )
+    for loc in points.values(
+        "pk",
+        "code",
+        "name",
+        "city",
+        "address",
+        "latitude",
+        "longitude",
+        "timezone",
+        "opening_hours",
+    ):
+        dist = distance_km(latitude, longitude, float(loc["latitude"]), float(loc["longitude"]))
+        if radius_km is None or dist <= radius_km:
+            candidates.append((dist, loc))
+    if not candidates or not lines:
+        return []
+    candidates.sort(key=lambda item: item[0])
+    by_id = {loc["pk"]: (dist, loc) for dist, loc in candidates}
+
+    stock = {
+        (row["location_id"], row["variant_id"]): row["sellable"]
+        for row in with_availability(
+            StockLevel.objects.filter(location_id__in=list(by_id), variant_id__in=list(lines)),
+            now,
+        ).values("location_id", "variant_id", "sellable")
+    }
+    ready, later = [], []
+    for dist, loc in candidates:
+        short = {
+            v: q - stock.get((loc["pk"], v), 0)
+            for v, q in lines.items()
+            if stock.get((loc["pk"], v), 0) < q
+        }
+        (later if short else ready).append((dist, loc, short))
+
+    options = [
+        _option(loc, dist, next_open_date(loc["opening_hours"], loc["timezone"], now), now, False)
+        for dist, loc, _ in ready[:limit]
+    ]
+    later = later[: max(0, limit - len(options))]
+    if later:
+        options += _transfer_options(later, lines, now)
+    return options
+
+
+def _option(loc, dist, ready_on, now, via_transfer) -> PickupOption:
+    today = now.astimezone(zoneinfo.ZoneInfo(loc["timezone"])).date()
+    return PickupOption(
+        location_id=loc["pk"],
+        code=loc["code"],
+        name=loc["name"],
+        city=loc["city"],
+        address=loc["address"],
+        distance_km=round(dist, 2),
+        ready_today=ready_on == today,
+        ready_on=ready_on,
+        via_transfer=via_transfer,
+        opening_hours=loc["opening_hours"],
+    )
+
+
+def _transfer_options(later, lines, now) -> list[PickupOption]:
+    """Ready dates for pickup points that need units sent from a warehouse."""
+    supply: dict[int, list[tuple[int, int]]] = {}
+    for row in with_availability(
+        StockLevel.objects.filter(
+            variant_id__in=list(lines), location__kind=LocationKind.WAREHOUSE, location__active=True
+        ),
+        now,
+    ).values("location_id", "variant_id", "sellable"):
+        supply.setdefault(row["variant_id"], []).append((row["location_id"], row["sellable"]))
+    destinations = [loc["pk"] for _, loc, _ in later]
+    routes = {
+        (r.source_id, r.destination_id): r.lead_time_days
+        for r in TransferRoute.objects.filter(destination_id__in=destinations)
+    }
+    default_lead = settings.TRANSFER_DEFAULT_LEAD_DAYS
+    options = []
+    for dist, loc, short in later:
+        days = 0
+        for variant_id, missing in short.items():
+            leads = [
+                routes.get((wh, loc["pk"]), default_lead)
+                for wh, sellable in supply.get(variant_id, [])
+                if sellable >= missing
+            ]
+            if not leads:
+                days = None
+                break
+            days = max(days, min(leads))
+        if days is None:
+            continue
+        ready_on = next_open_date(
+            loc["opening_hours"], loc["timezone"], _start_of_day(now, loc["timezone"], days)
+        )
+        options.append(_option(loc, dist, ready_on, now, True))
+    options.sort(key=lambda o: (o.ready_on, o.distance_km))
+    return options
+
+
+def _start_of_day(now: datetime, tz_name: str, days_ahead: int) -> datetime:
+    tz = zoneinfo.ZoneInfo(tz_name)
+    local_day = now.astimezone(tz).date() + timedelta(days=days_ahead)
+    if days_ahead == 0:
+        return now
+    return datetime.combine(local_day, time.min, tzinfo=tz)
+
+
+# --- Replenishment ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplenishmentLine:
+    destination_id: int
+    destination_code: str
+    source_id: int
+    source_code: str
+    variant_id: int
+    sku: str
+    quantity: int
+    source_kind: str
+
+
+def _draft_quantities(field_name: str):
+    """Units already on draft transfers into (or out of) a stock row."""
+    from inventory.models import TransferLine, TransferStatus
+
+    lines = (
+        TransferLine.objects.filter(
+            transfer__status=TransferStatus.DRAFT,
+            variant_id=OuterRef("variant_id"),
+            **{f"transfer__{field_name}_id": OuterRef("location_id")},
+        )
+        .order_by()
+        .values("variant_id")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    return Coalesce(Subquery(lines, output_field=IntegerField()), Value(0))
+
+
+def replenishment_plan(
+    *, destinations: QuerySet[Location] | None = None
+) -> list[ReplenishmentLine]:
+    """Bring every store row below its min back to its max.
+
+    Incoming stock (in transit and on draft transfers) counts as already there. Units come from
+    warehouses first (shortest lead time, then most stock), then from stores above their max;
+    nobody gives away reserved units, safety stock or, for stores, units below their own max.
+    """
+    stores = Location.objects.filter(kind=LocationKind.STORE, active=True)
+    if destinations is not None:
+        stores = stores.filter(pk__in=destinations.values("pk"))
+    needs = list(
+        StockLevel.objects.filter(location__in=stores, max_qty__gt=0)
+        .annotate(incoming=_draft_quantities("destination"))
+        .annotate(position=F("on_hand") + F("in_transit") + F("incoming"))
+        .filter(position__lt=F("min_qty"))
+        .select_related("location", "variant")
+        .order_by("location_id", "variant_id")
+    )
+    if not needs:
+        return []
+    variant_ids = {level.variant_id for level in needs}
+    supply_rows = with_availability(
+        StockLevel.objects.filter(variant_id__in=variant_ids, location__active=True)
+        .annotate(outgoing=_draft_quantities("source"))
+        .select_related("location")
+    )
+    supply: dict[int, list[list]] = defaultdict(list)
+    for row in supply_rows:
+        if row.location.kind == LocationKind.WAREHOUSE:
+            spare = row.sellable - row.outgoing
+        else:
+            spare = row.sellable_counter - row.safety_stock - row.max_qty - row.outgoing
+            if row.max_qty == 0:
+                spare = 0  # a store without a max keeps what it has
+        if spare > 0:
+            supply[row.variant_id].append([row.location, spare])
+    routes = {
+        (r.source_id, r.destination_id): r.lead_time_days
+        for r in TransferRoute.objects.filter(destination__in=stores)
+    }
+    default_lead = settings.TRANSFER_DEFAULT_LEAD_DAYS
+
+    plan = []
+    for level in needs:
+        wanted = level.max_qty - level.position
+        sources = [s for s in supply[level.variant_id] if s[0].pk != level.location_id]
+        sources.sort(
+            key=lambda s: (
+                s[0].kind != LocationKind.WAREHOUSE,
+                routes.get((s[0].pk, level.location_id), default_lead),
+                -s[1],
+                s[0].pk,
+            )
+        )
+        for source in sources:
+            if wanted <= 0:
+                break
+            take = min(wanted, source[1])
+            if take <= 0:
+                continue
+            source[1] -= take
+            wanted -= take
+            plan.append(
+                ReplenishmentLine(
+                    destination_id=level.location_id,
+                    destination_code=level.location.code,
+                    source_id=source[0].pk,
+                    source_code=source[0].code,
+                    variant_id=level.variant_id,
+                    sku=level.variant.sku,
+                    quantity=take,
+                    source_kind=source[0].kind,
+                )
+            )
+    return plan
+
+
+def stock_health_by_location(locations: QuerySet[Location]):
+    """Per location: units on hand, stock rows, rows below min, rows out of stock (1 query)."""
+    return (
+        Location.objects.filter(pk__in=locations.values("pk"), active=True)
+        .annotate(
+            units=Coalesce(Sum("stock_levels__on_hand"), Value(0)),
+            rows=Count("stock_levels"),
+            below_min=Count(
+                "stock_levels",
+                filter=Q(stock_levels__min_qty__gt=0)
+                & Q(stock_levels__on_hand__lt=F("stock_levels__min_qty") - F("stock_levels__in_transit")),
+            ),
+            out_of_stock=Count(
+                "stock_levels", filter=Q(stock_levels__on_hand__lte=F("stock_levels__reserved"))
+            ),
+        )
+        .values(
+            "pk", "code", "name", "kind", "city", "latitude", "longitude",
+            "units", "rows", "below_min", "out_of_stock",
+        )
+        .order_by("kind", "name")
+    )  # fmt: skip

@@ -10,5 +10,11 @@ class OmniAdminSite(admin.AdminSite):
     site_title = _("Omni")
     index_title = _("Dashboard")
 
+    def index(self, request, extra_context=None):
+        from omni.dashboard import collect_panels
+
+        extra_context = {**(extra_context or {}), "panels": collect_panels(request)}
+        return super().index(request, extra_context)
+
     def login(self, request, extra_context=None):
         return secure_admin_login(super().login)(request, extra_context)

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -65,7 +66,9 @@ class IdempotencyKey(models.Model):
     key = models.CharField(_("key"), max_length=255)
     fingerprint = models.CharField(_("request fingerprint"), max_length=64)
     status_code = models.PositiveSmallIntegerField(_("status code"), default=0)
-    response = models.JSONField(_("stored response"), null=True, blank=True)
+    response = models.JSONField(
+        _("stored response"), null=True, blank=True, encoder=DjangoJSONEncoder
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
 
     class Meta:

@@ -10,6 +10,15 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
+# The concurrency tests open 300+ connections at once (one per thread).
+max_conn="$(psql -h 127.0.0.1 -U postgres -Atc 'SHOW max_connections')"
+if [ "$max_conn" -lt 400 ]; then
+    echo "Raising PostgreSQL max_connections from $max_conn to 400 (restart)…"
+    psql -h 127.0.0.1 -U postgres -qc 'ALTER SYSTEM SET max_connections = 400'
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main restart
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     echo "Starting Redis…"
     mkdir -p /var/lib/redis /var/log/redis

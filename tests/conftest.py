@@ -14,3 +14,27 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def restore_roles():
+    """Re-apply every data migration's role grants (``GRANTS``), in migration order.
+
+    Transactional tests (threads, live server) end by truncating every table, which also wipes
+    the role groups that data migrations created; tests that need them call this first.
+    """
+    from django.apps import apps
+    from django.db.migrations.loader import MigrationLoader
+
+    from omni.roles import grant
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    for key in loader.graph.leaf_nodes():
+        for app_label, name in loader.graph.forwards_plan(key):
+            module = __import__(loader.graph.nodes[(app_label, name)].__module__, fromlist=["*"])
+            if hasattr(module, "GRANTS"):
+                grant(apps, module.GRANTS)
+
+
+@pytest.fixture
+def roles(transactional_db):
+    restore_roles()

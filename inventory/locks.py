@@ -1,0 +1,36 @@
+"""Row locks on stock, always taken in one order: (location_id, variant_id).
+
+Callers lock their own parent row first (cart/order, transfer), then coupons, then these.
+"""
+
+from collections.abc import Iterable
+
+from django.db.models import Q
+
+from inventory.models import Reservation, StockLevel, Transfer
+
+
+def stock_levels_for_update(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
+    """Lock the stock rows of (location_id, variant_id) pairs, in that sort order."""
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return {}
+    condition = Q()
+    for location_id, variant_id in pairs:
+        condition |= Q(location_id=location_id, variant_id=variant_id)
+    rows = (
+        StockLevel.objects.filter(condition)
+        .order_by("location_id", "variant_id")
+        .select_for_update(of=("self",))
+    )
+    return {(row.location_id, row.variant_id): row for row in rows}
+
+
+def reservations_for_update(ids: Iterable[int]):
+    return (
+        Reservation.objects.filter(pk__in=list(ids)).order_by("pk").select_for_update(of=("self",))
+    )
+
+
+def transfer_for_update(pk: int) -> Transfer:
+    return Transfer.objects.select_for_update(of=("self",)).get(pk=pk)

@@ -1,0 +1,156 @@
+"""Settings come from the environment: each case runs Django in a fresh subprocess."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/omni"
+
+# Every variable omni/settings.py reads; removed so the parent's environment does not leak in.
+SETTINGS_VARIABLES = (
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "DATABASE_URL",
+    "CONN_MAX_AGE",
+    "CACHE_URL",
+    "ACCOUNT_EMAIL_VERIFICATION",
+    "EMAIL_URL",
+    "DEFAULT_FROM_EMAIL",
+    "SECURE_SSL_REDIRECT",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_PRELOAD",
+    "API_THROTTLE_ANON",
+    "API_THROTTLE_USER",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "IDEMPOTENCY_KEY_TTL_HOURS",
+    "HEALTH_BROKER_TIMEOUT",
+    "LOG_LEVEL",
+    # Set by tests/browser/conftest.py for Playwright; must not reach the subprocesses.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
+
+DUMP_SETTINGS = """
+import json
+import django
+from django.conf import settings
+django.setup()
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "ENGINE": db["ENGINE"],
+    "NAME": str(db["NAME"]),
+    "OPTIONS": db.get("OPTIONS", {}),
+    "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
+    "DEBUG": settings.DEBUG,
+    "SECRET_KEY": settings.SECRET_KEY,
+    "ALLOWED_HOSTS": settings.ALLOWED_HOSTS,
+    "CSRF_TRUSTED_ORIGINS": settings.CSRF_TRUSTED_ORIGINS,
+    "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    "CELERY_TASK_ALWAYS_EAGER": settings.CELERY_TASK_ALWAYS_EAGER,
+    "SECURE_SSL_REDIRECT": settings.SECURE_SSL_REDIRECT,
+    "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
+    "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
+    "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
+}))
+"""
+
+
+def _env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    env["DJANGO_SETTINGS_MODULE"] = "omni.settings"
+    env.update(overrides)
+    return env
+
+
+def _run(args: list[str], **overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=_env(**overrides),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def load_settings(**overrides: str) -> dict:
+    result = _run(["-c", DUMP_SETTINGS], **overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def demo_settings() -> dict:
+    """No variables at all: the zero-setup demo."""
+    return load_settings()
+
+
+def test_defaults_are_the_demo_sqlite_eager_debug(demo_settings):
+    assert demo_settings["ENGINE"] == "django.db.backends.sqlite3"
+    assert demo_settings["NAME"] == str(BASE_DIR / "db.sqlite3")
+    assert demo_settings["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert demo_settings["DEBUG"] is True
+    assert demo_settings["CELERY_BROKER_URL"] == ""
+    assert demo_settings["CELERY_TASK_ALWAYS_EAGER"] is True
+    assert demo_settings["SECURE_SSL_REDIRECT"] is False
+    assert demo_settings["SECURE_HSTS_SECONDS"] == 0
+    assert "localhost" in demo_settings["ALLOWED_HOSTS"]
+
+
+def test_sqlite_url_gets_immediate_transactions(tmp_path):
+    path = tmp_path / "other.sqlite3"
+    loaded = load_settings(DATABASE_URL=f"sqlite:///{path}")
+    assert loaded["ENGINE"] == "django.db.backends.sqlite3"
+    assert loaded["NAME"] == str(path)
+    assert loaded["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert loaded["OPTIONS"]["timeout"] == 20
+
+
+def test_postgres_url_and_broker_and_production_variables():
+    secret = secrets.token_urlsafe(64)
+    loaded = load_settings(
+        DATABASE_URL=POSTGRES_URL,
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        DEBUG="False",
+        SECRET_KEY=secret,
+        ALLOWED_HOSTS="omni.example.com,www.omni.example.com",
+        CSRF_TRUSTED_ORIGINS="https://omni.example.com",
+    )
+    assert loaded["ENGINE"] == "django.db.backends.postgresql"
+    assert loaded["NAME"] == "omni"
+    assert "transaction_mode" not in loaded["OPTIONS"]
+    assert loaded["CONN_MAX_AGE"] == 60
+    assert loaded["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/0"
+    assert loaded["CELERY_TASK_ALWAYS_EAGER"] is False
+    assert loaded["DEBUG"] is False
+    assert loaded["SECRET_KEY"] == secret
+    assert loaded["ALLOWED_HOSTS"] == ["omni.example.com", "www.omni.example.com"]
+    assert loaded["CSRF_TRUSTED_ORIGINS"] == ["https://omni.example.com"]
+    # Without DEBUG the security settings default to strict.
+    assert loaded["SECURE_SSL_REDIRECT"] is True
+    assert loaded["SESSION_COOKIE_SECURE"] is True
+    assert loaded["CSRF_COOKIE_SECURE"] is True
+    assert loaded["SECURE_HSTS_SECONDS"] >= 31536000
+
+
+def test_check_deploy_passes_with_production_variables():
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DEBUG="False",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="omni.example.com",
+        DATABASE_URL=POSTGRES_URL,
+        CSRF_TRUSTED_ORIGINS="https://omni.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
