@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import (
     Count,
     F,
+    FloatField,
     IntegerField,
     Max,
     Min,
@@ -21,7 +22,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, Greatest, Now
+from django.db.models.functions import Cast, Coalesce, Greatest, Now
 from django.utils import timezone
 
 from inventory.models import (
@@ -254,7 +255,8 @@ def pickup_options(
     warehouse holding the missing units would make them ready. Nearest first, ready today first.
     """
     now = now or timezone.now()
-    candidates = []
+    if not lines:
+        return []
     points = Location.objects.filter(
         active=True, is_pickup_point=True, sells_online=True, latitude__isnull=False
     )
@@ -265,48 +267,64 @@ def pickup_options(
             latitude__range=(latitude - dlat, latitude + dlat),
             longitude__range=(longitude - dlon, longitude + dlon),
         )
-    for loc in points.values(
-        "pk",
-        "code",
-        "name",
-        "city",
-        "address",
-        "latitude",
-        "longitude",
-        "timezone",
-        "opening_hours",
+    # 1. Distances: only ids and coordinates (as floats) cross the wire.
+    candidates = []
+    for pk, lat, lon in points.values_list(
+        "pk", Cast("latitude", FloatField()), Cast("longitude", FloatField())
     ):
-        dist = distance_km(latitude, longitude, float(loc["latitude"]), float(loc["longitude"]))
+        dist = distance_km(latitude, longitude, lat, lon)
         if radius_km is None or dist <= radius_km:
-            candidates.append((dist, loc))
-    if not candidates or not lines:
+            candidates.append((dist, pk))
+    if not candidates:
         return []
-    candidates.sort(key=lambda item: item[0])
-    by_id = {loc["pk"]: (dist, loc) for dist, loc in candidates}
-
+    candidates.sort()
+    # 2. Stock of the lines at every pickup point (one query, index on variant).
     stock = {
-        (row["location_id"], row["variant_id"]): row["sellable"]
-        for row in with_availability(
-            StockLevel.objects.filter(location_id__in=list(by_id), variant_id__in=list(lines)),
+        (location_id, variant_id): sellable
+        for location_id, variant_id, sellable in with_availability(
+            StockLevel.objects.filter(
+                variant_id__in=list(lines),
+                location__active=True,
+                location__is_pickup_point=True,
+                location__sells_online=True,
+            ),
             now,
-        ).values("location_id", "variant_id", "sellable")
+        ).values_list("location_id", "variant_id", "sellable")
     }
     ready, later = [], []
-    for dist, loc in candidates:
+    for dist, pk in candidates:
         short = {
-            v: q - stock.get((loc["pk"], v), 0)
-            for v, q in lines.items()
-            if stock.get((loc["pk"], v), 0) < q
+            v: q - stock.get((pk, v), 0) for v, q in lines.items() if stock.get((pk, v), 0) < q
         }
-        (later if short else ready).append((dist, loc, short))
-
+        if short:
+            if len(later) < limit:
+                later.append((dist, pk, short))
+        elif len(ready) < limit:
+            ready.append((dist, pk, short))
+        if len(ready) >= limit:
+            break
+    later = later[: limit - len(ready)]
+    # 3. Details of the few locations we answer with.
+    details = {
+        loc["pk"]: loc
+        for loc in Location.objects.filter(pk__in=[pk for _, pk, _ in ready + later]).values(
+            "pk", "code", "name", "city", "address", "timezone", "opening_hours"
+        )
+    }
     options = [
-        _option(loc, dist, next_open_date(loc["opening_hours"], loc["timezone"], now), now, False)
-        for dist, loc, _ in ready[:limit]
+        _option(
+            details[pk],
+            dist,
+            next_open_date(details[pk]["opening_hours"], details[pk]["timezone"], now),
+            now,
+            False,
+        )
+        for dist, pk, _ in ready
     ]
-    later = later[: max(0, limit - len(options))]
     if later:
-        options += _transfer_options(later, lines, now)
+        options += _transfer_options(
+            [(dist, details[pk], short) for dist, pk, short in later], lines, now
+        )
     return options
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -235,7 +235,59 @@ def _hold(line: StockLine, *, channel: str) -> bool:
     )
 
 
-@transaction.atomic
+_FAST_RESERVE_SQL = """
+WITH held AS (
+    UPDATE inventory_stocklevel AS s
+       SET reserved = s.reserved + %(quantity)s, updated_at = now()
+      FROM inventory_location AS l
+     WHERE s.location_id = %(location_id)s AND s.variant_id = %(variant_id)s
+       AND l.id = s.location_id AND l.active AND (l.sells_online OR NOT %(online)s)
+       AND s.on_hand >= s.reserved + %(quantity)s
+                        + CASE WHEN %(online)s THEN s.safety_stock ELSE 0 END
+ RETURNING s.id
+)
+INSERT INTO inventory_reservation
+       (variant_id, location_id, quantity, status, owner, channel, expires_at, created_at)
+SELECT %(variant_id)s, %(location_id)s, %(quantity)s, 'active', %(owner)s, %(channel)s,
+       %(expires_at)s, now()
+  FROM held
+RETURNING id, created_at
+"""
+
+
+def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel, expires_at):
+    """One line, one SQL statement: the guarded UPDATE and the insert of the hold together.
+
+    Atomic on its own (no BEGIN/COMMIT round trips) and the row lock lasts one statement, so a
+    hot variant serialises no longer than the raw UPDATE would. PostgreSQL only; returns None if
+    the units are not there (the general path then explains why).
+    """
+    params = {
+        "location_id": location_id,
+        "variant_id": variant_id,
+        "quantity": quantity,
+        "online": channel == ONLINE,
+        "owner": owner,
+        "channel": channel,
+        "expires_at": expires_at,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_FAST_RESERVE_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Reservation(
+        pk=row[0],
+        variant_id=variant_id,
+        location_id=location_id,
+        quantity=quantity,
+        owner=owner,
+        channel=channel,
+        expires_at=expires_at,
+        created_at=row[1],
+    )
+
+
 def reserve(
     *,
     lines: Sequence[StockLine],
@@ -260,6 +312,18 @@ def reserve(
         merged[(line.location_id, line.variant_id)] += _check_quantity(line.quantity)
     if ttl is not None:
         expires_at = timezone.now() + ttl
+    if len(merged) == 1 and connection.vendor == "postgresql":
+        (((location_id, variant_id), quantity),) = merged.items()
+        reservation = _reserve_one_statement(
+            location_id, variant_id, quantity, owner=owner, channel=channel, expires_at=expires_at
+        )
+        if reservation is not None:
+            return [reservation]
+    with transaction.atomic():
+        return _reserve_lines(merged, owner=owner, channel=channel, expires_at=expires_at)
+
+
+def _reserve_lines(merged, *, owner, channel, expires_at) -> list[Reservation]:
     if channel == ONLINE:
         location_ids = {loc for loc, _ in merged}
         online = set(
