@@ -68,14 +68,18 @@ def test_store_staff_adjusts_stock_with_a_reason_from_the_tablet(page):
     page.goto(f"/admin/inventory/stocklevel/{level.pk}/change/")
     page.fill("input[name=adjust_by]", "-2")
     page.select_option("select[name=adjust_kind]", "write_off")
-    page.click("input[name=_save]")
+    with page.expect_navigation():
+        page.click("input[name=_save]")
     # No reason: the form says so and nothing is written.
     assert page.locator(".errorlist").count() >= 1
     assert StockMovement.objects.filter(kind="write_off").count() == 0
 
+    assert "reason" in page.locator(".errorlist").first.inner_text().lower()
+
     page.fill("input[name=adjust_reason]", "Broken zip")
-    page.click("input[name=_save]")
-    page.wait_for_url("**/admin/inventory/stocklevel/")
+    with page.expect_navigation():
+        page.click("input[name=_save]")
+    assert page.url.endswith("/admin/inventory/stocklevel/")
     movement = StockMovement.objects.get(kind="write_off")
     assert (movement.delta, movement.balance, movement.acting_user_id) == (-2, 3, user.pk)
     assert StockLevel.objects.get(pk=level.pk).on_hand == 3
