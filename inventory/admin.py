@@ -475,15 +475,20 @@ class TransferAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Ship the selected transfers"), permissions=["change"])
     def ship_selected(self, request, queryset):
-        self._run(request, queryset, services.ship_transfer, _("shipped"))
+        self._run(request, queryset, services.ship_transfer, _("shipped"), end="source_id")
 
     @admin.action(description=_("Receive the selected transfers in full"), permissions=["change"])
     def receive_selected_in_full(self, request, queryset):
-        self._run(request, queryset, services.receive_transfer, _("received"))
+        self._run(request, queryset, services.receive_transfer, _("received"), end="destination_id")
 
-    def _run(self, request, queryset, action, verb):
+    def _run(self, request, queryset, action, verb, *, end):
+        """Ship from / receive into only the user's own locations."""
+        scope = set(locations_for_user(request.user).values_list("pk", flat=True))
         done = 0
         for transfer in queryset.order_by("pk"):
+            if getattr(transfer, end) not in scope:
+                messages.error(request, f"{transfer}: " + _("not one of your locations."))
+                continue
             try:
                 action(transfer=transfer, acting_user=request.user)
             except DomainError as exc:
@@ -508,6 +513,8 @@ class TransferAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
         if transfer is None:
             raise Http404
         if not self.has_change_permission(request, transfer):
+            raise PermissionDenied
+        if not locations_for_user(request.user).filter(pk=transfer.destination_id).exists():
             raise PermissionDenied
         lines = list(transfer.lines.select_related("variant"))
         form = TransferReceiveForm(request.POST or None, lines=lines)

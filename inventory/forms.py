@@ -13,6 +13,8 @@ class StockLevelForm(forms.ModelForm):
     adjust_by = forms.IntegerField(
         label=_("Adjust on hand by"),
         required=False,
+        min_value=-1_000_000,
+        max_value=1_000_000,
         help_text=_("Units to add (positive) or remove (negative). Leave empty for no change."),
     )
     adjust_kind = forms.ChoiceField(label=_("Kind"), choices=ADJUSTMENT_FORM_KINDS, required=False)
@@ -72,8 +74,8 @@ class StockCountImportForm(forms.Form):
             )
         reader.fieldnames = header
         rows = []
-        for line_no, row in enumerate(reader, start=2):
-            rows.append((line_no, {k: (v or "").strip() for k, v in row.items() if k}))
+        for row in reader:  # line_num: the physical line, even after blank or multi-line rows
+            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}))
         if not rows:
             raise forms.ValidationError(_("The file has no rows."))
         return rows
@@ -89,6 +91,7 @@ class TransferReceiveForm(forms.Form):
             self.fields[f"line_{line.pk}"] = forms.IntegerField(
                 label=f"{line.variant.sku} ({line.variant})",
                 min_value=0,
+                max_value=1_000_000,
                 initial=line.quantity,
                 help_text=_("%(n)s shipped") % {"n": line.quantity},
             )

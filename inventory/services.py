@@ -40,6 +40,7 @@ from inventory.models import (
     Variant,
 )
 
+MAX_COUNTED = 1_000_000
 ONLINE = "online"
 COUNTER = "counter"
 CHANNELS = (ONLINE, COUNTER)
@@ -699,6 +700,9 @@ def import_stock_count(
             continue
         if counted < 0:
             errors.append((line_no, _("counted must not be negative")))
+            continue
+        if counted > MAX_COUNTED:
+            errors.append((line_no, _("counted must be at most %(n)s") % {"n": MAX_COUNTED}))
             continue
         if (location.pk, variant.pk) in seen:
             errors.append(
