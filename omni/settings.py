@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.headless",
     "omni.apps.OmniConfig",
     "inventory",
     "customers",
@@ -126,6 +127,9 @@ ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional
 # Staff accounts are created by back-office admins, not by self sign-up.
 ACCOUNT_ADAPTER = "omni.auth.StaffAccountAdapter"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Shoppers sign in and up through allauth's headless API (/_allauth/browser|app/v1/...).
+HEADLESS_ONLY = False
+# Links in shopper e-mails (verify, reset) use allauth's own pages, shared with staff.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Omni"
 
@@ -173,6 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "allauth.headless.contrib.rest_framework.authentication.XSessionTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["omni.api.permissions.ModelPermissionsOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "omni.api.pagination.PageNumberPagination",
@@ -185,6 +190,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="600/minute"),
         "user": env("API_THROTTLE_USER", default="3000/minute"),
+        "events": env("API_THROTTLE_EVENTS", default="100000/minute"),
     },
     "EXCEPTION_HANDLER": "omni.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -230,6 +236,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Omni -------------------------------------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48))
+OMNI_PUBLIC_URL = env("OMNI_PUBLIC_URL", default="http://127.0.0.1:8000")
+CONSENT_CONFIRM_MAX_AGE = env.int("CONSENT_CONFIRM_MAX_AGE", default=7 * 24 * 3600)
+EVENTS_BATCH_LIMIT = 500
 TRANSFER_DEFAULT_LEAD_DAYS = env.int("TRANSFER_DEFAULT_LEAD_DAYS", default=2)
 HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
 

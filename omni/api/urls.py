@@ -26,4 +26,5 @@ app_name = "api"
 urlpatterns = [
     path("", api_root, name="root"),
     path("", include("inventory.api.urls")),
+    path("", include("customers.api.urls")),
 ]

@@ -1,0 +1,52 @@
+"""Reads of the customers app."""
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from customers.identifiers import guess_kind
+from customers.models import (
+    Consent,
+    Customer,
+    CustomerStatus,
+    Event,
+    Identity,
+)
+
+
+def search_customers(term: str) -> QuerySet[Customer]:
+    """Counter search: name, e-mail, phone or loyalty card, normalised like the services do."""
+    term = (term or "").strip()
+    customers = Customer.objects.filter(status=CustomerStatus.LIVE)
+    if not term:
+        return customers.none()
+    condition = Q()
+    for kind, value in guess_kind(term):
+        condition |= Q(identities__kind=kind, identities__value=value)
+    if "@" not in term:
+        parts = term.split()
+        name = Q()
+        for part in parts:
+            name &= Q(first_name__icontains=part) | Q(last_name__icontains=part)
+        condition |= name
+    return customers.filter(condition).distinct().order_by("last_name", "first_name", "pk")
+
+
+def customer_360(customer_id: int) -> Customer:
+    return (
+        Customer.objects.select_related("traits", "merged_into")
+        .prefetch_related(
+            Prefetch("identities", queryset=Identity.objects.order_by("kind", "pk")),
+        )
+        .get(pk=customer_id)
+    )
+
+
+def timeline(customer: Customer, limit: int = 100) -> QuerySet[Event]:
+    return Event.objects.filter(customer=customer).order_by("-occurred_at", "-pk")[:limit]
+
+
+def consent_history(customer: Customer) -> QuerySet[Consent]:
+    return (
+        Consent.objects.filter(customer=customer)
+        .select_related("staff")
+        .order_by("-created_at", "-pk")
+    )

@@ -1,0 +1,45 @@
+"""Writes of the customers app (a package: profiles/identity/consent/GDPR, and event ingest)."""
+
+from customers.services.events import BatchTooLarge, EventResult, record_events
+from customers.services.profiles import (
+    IDENTITY_LIMITS,
+    SHARED_IDENTIFIER_THRESHOLD,
+    Identifier,
+    approve_review,
+    clean_identifiers,
+    confirm_consent,
+    confirmation_token,
+    current_consents,
+    customer_for_user,
+    erase_customer,
+    export_customer,
+    has_consent,
+    identify,
+    merge_customers,
+    reject_review,
+    set_consent,
+)
+from customers.traits import recompute_traits
+
+__all__ = [
+    "IDENTITY_LIMITS",
+    "SHARED_IDENTIFIER_THRESHOLD",
+    "BatchTooLarge",
+    "EventResult",
+    "Identifier",
+    "approve_review",
+    "clean_identifiers",
+    "confirm_consent",
+    "confirmation_token",
+    "current_consents",
+    "customer_for_user",
+    "erase_customer",
+    "export_customer",
+    "has_consent",
+    "identify",
+    "merge_customers",
+    "recompute_traits",
+    "record_events",
+    "reject_review",
+    "set_consent",
+]

@@ -1,0 +1,702 @@
+"""Every change to customers: identity stitching and merges, consent, GDPR export and erasure.
+
+Rules (documented here once):
+
+* Deterministic identifiers (a verified e-mail, a phone, a loyalty card, a till customer id)
+  prove a person: two live profiles holding them in one ``identify`` call are merged.
+* Other identifiers (device/cookie id, push token, social handle, marketplace id, an
+  unverified e-mail) only *stitch*: an anonymous profile is merged into the known one. Two
+  known profiles sharing such an identifier are never merged automatically: the pair goes to
+  the review queue. Once SHARED_IDENTIFIER_THRESHOLD known profiles have claimed the same value
+  (a shop's tablet, a till's default customer) the value is blocked and ignored from then on.
+* A merge that would give one profile more than IDENTITY_LIMITS identities of a kind goes to
+  the review queue too.
+* The survivor of a merge is the older profile holding a deterministic identifier (else the
+  older profile). Field conflicts: the survivor's non-empty values win; its empty ones are
+  filled from the absorbed profile. Consent rows move as they are, so the latest evidence for
+  each channel × purpose stays the current state.
+"""
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from customers.exceptions import CustomerNotLive, InvalidIdentifier, MergeRefused
+from customers.identifiers import normalise
+from customers.models import (
+    DETERMINISTIC_KINDS,
+    BlockedIdentifier,
+    Channel,
+    Consent,
+    ConsentChannel,
+    ConsentPurpose,
+    ConsentSource,
+    ConsentState,
+    Customer,
+    CustomerStatus,
+    CustomerTraits,
+    Event,
+    Identity,
+    IdentityKind,
+    Merge,
+    MergeReview,
+    ReviewStatus,
+)
+from customers.signals import customer_erased, customers_merged
+
+IDENTITY_LIMITS = {
+    IdentityKind.EMAIL: 5,
+    IdentityKind.PHONE: 5,
+    IdentityKind.LOYALTY_CARD: 3,
+    IdentityKind.POS_ID: 5,
+    IdentityKind.ANONYMOUS: 50,
+    IdentityKind.PUSH_TOKEN: 20,
+    IdentityKind.SOCIAL: 10,
+    IdentityKind.MARKETPLACE: 10,
+}
+SHARED_IDENTIFIER_THRESHOLD = 3
+PROFILE_FIELDS = ("first_name", "last_name", "birth_date", "preferred_language", "home_store")
+
+
+@dataclass(frozen=True)
+class Identifier:
+    kind: str
+    value: str
+    verified: bool = False
+
+    @property
+    def deterministic(self) -> bool:
+        return self.kind in DETERMINISTIC_KINDS or (
+            self.kind == IdentityKind.EMAIL and self.verified
+        )
+
+
+def clean_identifiers(raw: Iterable) -> list[Identifier]:
+    """Normalise (raises InvalidIdentifier naming the field), de-duplicate, keep order."""
+    seen: dict[tuple[str, str], Identifier] = {}
+    for item in raw:
+        ident = item if isinstance(item, Identifier) else Identifier(*item)
+        # Phones, cards and till ids are verified by nature; e-mails only when told.
+        value = normalise(ident.kind, ident.value)
+        verified = ident.verified or ident.kind in DETERMINISTIC_KINDS
+        key = (ident.kind, value)
+        previous = seen.get(key)
+        seen[key] = Identifier(ident.kind, value, verified or bool(previous and previous.verified))
+    return list(seen.values())
+
+
+def _lock_identifiers(identifiers: Sequence[Identifier]) -> None:
+    """Serialise concurrent identify calls on the same identifier values (PostgreSQL)."""
+    if connection.vendor != "postgresql" or not identifiers:
+        return
+    keys = sorted(
+        {
+            int.from_bytes(
+                hashlib.blake2b(f"{i.kind}:{i.value}".encode(), digest_size=8).digest(),
+                "big",
+                signed=True,
+            )
+            for i in identifiers
+        }
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [keys]
+        )
+
+
+def _blocked(identifiers: Sequence[Identifier]) -> set[tuple[str, str]]:
+    if not identifiers:
+        return set()
+    condition = Q()
+    for i in identifiers:
+        condition |= Q(kind=i.kind, value=i.value)
+    return set(BlockedIdentifier.objects.filter(condition).values_list("kind", "value"))
+
+
+def _owners(identifiers: Sequence[Identifier]) -> dict[tuple[str, str], set[int]]:
+    owners: dict[tuple[str, str], set[int]] = {}
+    if not identifiers:
+        return owners
+    condition = Q()
+    for i in identifiers:
+        condition |= Q(kind=i.kind, value=i.value)
+    for kind, value, customer_id in Identity.objects.filter(
+        condition, customer__status=CustomerStatus.LIVE
+    ).values_list("kind", "value", "customer_id"):
+        owners.setdefault((kind, value), set()).add(customer_id)
+    return owners
+
+
+def _survivor_order(customer: Customer):
+    return (customer.is_anonymous, customer.created_at, customer.pk)
+
+
+def _queue_review(a: Customer, b: Customer, ident: Identifier, reason: str) -> None:
+    first, second = sorted((a, b), key=lambda c: c.pk)
+    MergeReview.objects.get_or_create(
+        customer_a=first,
+        customer_b=second,
+        kind=ident.kind,
+        value=ident.value,
+        status=ReviewStatus.PENDING,
+        defaults={"reason": reason},
+    )
+    claimants = set()
+    for pair in MergeReview.objects.filter(kind=ident.kind, value=ident.value).values_list(
+        "customer_a_id", "customer_b_id"
+    ):
+        claimants.update(pair)
+    if len(claimants) >= SHARED_IDENTIFIER_THRESHOLD and not ident.deterministic:
+        BlockedIdentifier.objects.get_or_create(
+            kind=ident.kind,
+            value=ident.value,
+            defaults={
+                "reason": _("Claimed by %(n)s known profiles; blocked automatically.")
+                % {"n": len(claimants)}
+            },
+        )
+
+
+@transaction.atomic
+def identify(
+    *,
+    identifiers: Iterable,
+    source: str = Channel.WEB,
+    customer: Customer | None = None,
+    profile: dict | None = None,
+    acting_user=None,
+) -> Customer:
+    """Attach identifiers to one live profile, stitching and merging as the rules above say.
+
+    Returns the live profile the identifiers now belong to (created if none matched).
+    """
+    if source not in Channel.values:
+        raise InvalidIdentifier(_("Unknown channel “%(c)s”.") % {"c": source})
+    idents = clean_identifiers(identifiers)
+    _lock_identifiers(idents)
+    blocked = _blocked(idents)
+    idents = [i for i in idents if (i.kind, i.value) not in blocked]
+    owners = _owners(idents)
+    involved_ids = set().union(*owners.values()) if owners else set()
+    if customer is not None:
+        customer = Customer.objects.get(pk=customer.pk)
+        if not customer.is_live:
+            raise CustomerNotLive()
+        involved_ids.add(customer.pk)
+    involved = Customer.objects.in_bulk(involved_ids)
+
+    # 1. Everyone holding a deterministic identifier of this call is the same person.
+    same_person = {customer.pk} if customer else set()
+    for ident in idents:
+        if ident.deterministic:
+            same_person |= owners.get((ident.kind, ident.value), set())
+    main = None
+    for other_id in sorted(same_person, key=lambda pk: _survivor_order(involved[pk])):
+        other = involved[other_id]
+        if main is None:
+            main = other
+            continue
+        main = _merge_or_review(
+            main,
+            other,
+            cause=_("shared deterministic identifier"),
+            ident=next(i for i in idents if i.deterministic),
+            acting_user=acting_user,
+        )
+
+    # 2. Other identifiers stitch anonymous profiles; known ones go to review.
+    carries_new_person = any(i.deterministic and not owners.get((i.kind, i.value)) for i in idents)
+    skipped: set[tuple[str, str]] = set()
+    for ident in idents:
+        if ident.deterministic:
+            continue
+        for owner_id in sorted(owners.get((ident.kind, ident.value), set())):
+            owner = Customer.objects.get(pk=owner_id)
+            if not owner.is_live or (main is not None and owner.pk == main.pk):
+                continue
+            if main is None:
+                if owner.is_anonymous or not carries_new_person:
+                    main = owner
+                    continue
+                main = Customer.objects.create(is_anonymous=False)
+            if owner.is_anonymous:
+                main = _merge_or_review(
+                    main,
+                    owner,
+                    cause=_("anonymous profile stitched by %(kind)s") % {"kind": ident.kind},
+                    ident=ident,
+                    acting_user=acting_user,
+                    prefer=main,
+                )
+            elif main.is_anonymous and not carries_new_person:
+                main = _merge_or_review(
+                    owner,
+                    main,
+                    cause=_("anonymous profile stitched by %(kind)s") % {"kind": ident.kind},
+                    ident=ident,
+                    acting_user=acting_user,
+                    prefer=owner,
+                )
+            else:
+                _queue_review(
+                    main,
+                    owner,
+                    ident,
+                    _("Two known profiles share the identifier (%(kind)s).") % {"kind": ident.kind},
+                )
+                skipped.add((ident.kind, ident.value))
+
+    if main is None:
+        main = Customer.objects.create(is_anonymous=True)
+    _attach(main, [i for i in idents if (i.kind, i.value) not in skipped], source)
+    if profile:
+        _fill_profile(main, profile, overwrite=True)
+    return main
+
+
+def _attach(customer: Customer, idents: Sequence[Identifier], source: str) -> None:
+    now = timezone.now()
+    existing = {(i.kind, i.value): i for i in Identity.objects.filter(customer=customer)}
+    counts: dict[str, int] = {}
+    for identity in existing.values():
+        counts[identity.kind] = counts.get(identity.kind, 0) + 1
+    new = []
+    for ident in idents:
+        current = existing.get((ident.kind, ident.value))
+        if current is not None:
+            updates = {"last_seen_at": now}
+            if ident.verified and not current.verified:
+                updates["verified"] = True
+            Identity.objects.filter(pk=current.pk).update(**updates)
+            continue
+        if counts.get(ident.kind, 0) >= IDENTITY_LIMITS[ident.kind]:
+            continue  # guard rail: never pile up identifiers of one kind on a profile
+        counts[ident.kind] = counts.get(ident.kind, 0) + 1
+        new.append(
+            Identity(
+                customer=customer,
+                kind=ident.kind,
+                value=ident.value,
+                verified=ident.verified,
+                source=source,
+                last_seen_at=now,
+            )
+        )
+    if new:
+        Identity.objects.bulk_create(new)
+    _refresh_anonymity(customer)
+
+
+def _refresh_anonymity(customer: Customer) -> None:
+    known = Identity.objects.filter(
+        customer=customer,
+        kind__in=[
+            IdentityKind.EMAIL,
+            IdentityKind.PHONE,
+            IdentityKind.LOYALTY_CARD,
+            IdentityKind.POS_ID,
+        ],
+    ).exists() or bool(customer.user_id)
+    if customer.is_anonymous == known:
+        customer.is_anonymous = not known
+        customer.save(update_fields=["is_anonymous", "updated_at"])
+
+
+def _fill_profile(customer: Customer, profile: dict, *, overwrite: bool) -> None:
+    changed = []
+    for name in PROFILE_FIELDS:
+        value = profile.get(name)
+        if value in (None, ""):
+            continue
+        current = getattr(customer, name)
+        if (overwrite or current in (None, "")) and current != value:
+            setattr(customer, name, value)
+            changed.append(name)
+    if changed:
+        customer.save(update_fields=[*changed, "updated_at"])
+
+
+def _merge_or_review(a, b, *, cause, ident, acting_user=None, prefer=None) -> Customer:
+    """Merge b and a (the survivor by the rules) unless a guard rail refuses; then queue it."""
+    survivor, absorbed = sorted((a, b), key=_survivor_order)
+    if prefer is not None and prefer.pk in (a.pk, b.pk) and survivor.is_anonymous:
+        survivor, absorbed = (a, b) if prefer.pk == a.pk else (b, a)
+    try:
+        merge_customers(survivor=survivor, absorbed=absorbed, cause=cause, acting_user=acting_user)
+    except MergeRefused as exc:
+        _queue_review(survivor, absorbed, ident, exc.message)
+        return a
+    survivor.refresh_from_db()
+    return survivor
+
+
+def _snapshot(customer: Customer) -> dict:
+    return {
+        "id": customer.pk,
+        "profile": {name: str(getattr(customer, name) or "") for name in PROFILE_FIELDS},
+        "created_at": customer.created_at.isoformat(),
+        "identities": list(
+            Identity.objects.filter(customer=customer).values("kind", "value", "verified", "source")
+        ),
+        "events": Event.objects.filter(customer=customer).count(),
+        "consents": Consent.objects.filter(customer=customer).count(),
+    }
+
+
+@transaction.atomic
+def merge_customers(
+    *, survivor: Customer, absorbed: Customer, cause: str, acting_user=None
+) -> Merge:
+    """Absorb one live profile into another: every related row moves, an audit row stays."""
+    if survivor.pk == absorbed.pk:
+        raise MergeRefused(_("A profile cannot be merged into itself."))
+    locked = {
+        c.pk: c
+        for c in Customer.objects.filter(pk__in=[survivor.pk, absorbed.pk])
+        .order_by("pk")
+        .select_for_update()
+    }
+    survivor, absorbed = locked[survivor.pk], locked[absorbed.pk]
+    if not survivor.is_live or not absorbed.is_live:
+        raise CustomerNotLive()
+    combined: dict[str, set[str]] = {}
+    for kind, value in Identity.objects.filter(customer__in=[survivor, absorbed]).values_list(
+        "kind", "value"
+    ):
+        combined.setdefault(kind, set()).add(value)
+    for kind, values in combined.items():
+        if len(values) > IDENTITY_LIMITS[kind]:
+            raise MergeRefused(
+                _("The merged profile would hold %(n)s identifiers of kind %(kind)s.")
+                % {"n": len(values), "kind": kind}
+            )
+    snapshot = _snapshot(absorbed)
+
+    survivor_keys = set(Identity.objects.filter(customer=survivor).values_list("kind", "value"))
+    duplicates = [
+        pk
+        for pk, kind, value in Identity.objects.filter(customer=absorbed).values_list(
+            "pk", "kind", "value"
+        )
+        if (kind, value) in survivor_keys
+    ]
+    Identity.objects.filter(pk__in=duplicates).delete()
+    Identity.objects.filter(customer=absorbed).update(customer=survivor)
+    Event.objects.filter(customer=absorbed).update(customer=survivor)
+    Consent.objects.filter(customer=absorbed).update(customer=survivor)
+    MergeReview.objects.filter(
+        Q(customer_a=absorbed) | Q(customer_b=absorbed), status=ReviewStatus.PENDING
+    ).filter(Q(customer_a=survivor) | Q(customer_b=survivor)).update(
+        status=ReviewStatus.MERGED, decided_by=acting_user, decided_at=timezone.now()
+    )
+
+    _fill_profile(
+        survivor, {name: getattr(absorbed, name) for name in PROFILE_FIELDS}, overwrite=False
+    )
+    user = absorbed.user
+    absorbed.status = CustomerStatus.MERGED
+    absorbed.merged_into = survivor
+    absorbed.user = None
+    absorbed.save(update_fields=["status", "merged_into", "user", "updated_at"])
+    if user is not None and survivor.user_id is None:
+        survivor.user = user
+        survivor.save(update_fields=["user", "updated_at"])
+    _refresh_anonymity(survivor)
+    CustomerTraits.objects.filter(customer=absorbed).delete()
+
+    merge = Merge.objects.create(
+        survivor=survivor,
+        absorbed=absorbed,
+        snapshot=snapshot,
+        cause=cause[:255],
+        acting_user=acting_user,
+    )
+    # Inside the transaction: other apps move carts, orders, deliveries with us, or not at all.
+    customers_merged.send(sender=Customer, survivor=survivor, absorbed=absorbed)
+    from customers.traits import recompute_traits
+
+    recompute_traits(customer_ids=[survivor.pk])
+    return merge
+
+
+@transaction.atomic
+def reject_review(*, review: MergeReview, acting_user=None) -> MergeReview:
+    review = MergeReview.objects.select_for_update().get(pk=review.pk)
+    if review.status != ReviewStatus.PENDING:
+        raise MergeRefused(_("This review was already decided."))
+    review.status = ReviewStatus.REJECTED
+    review.decided_by = acting_user
+    review.decided_at = timezone.now()
+    review.save(update_fields=["status", "decided_by", "decided_at"])
+    return review
+
+
+@transaction.atomic
+def approve_review(*, review: MergeReview, acting_user=None) -> Merge:
+    review = MergeReview.objects.select_for_update().get(pk=review.pk)
+    if review.status != ReviewStatus.PENDING:
+        raise MergeRefused(_("This review was already decided."))
+    survivor, absorbed = sorted((review.customer_a, review.customer_b), key=_survivor_order)
+    merge = merge_customers(
+        survivor=survivor,
+        absorbed=absorbed,
+        cause=_("approved in the review queue: %(reason)s") % {"reason": review.reason},
+        acting_user=acting_user,
+    )
+    MergeReview.objects.filter(pk=review.pk).update(
+        status=ReviewStatus.MERGED, decided_by=acting_user, decided_at=timezone.now()
+    )
+    return merge
+
+
+# --- Consent ----------------------------------------------------------------------------------
+
+CONFIRM_SALT = "customers.consent.confirm"
+
+
+def current_consents(customer: Customer) -> dict[tuple[str, str], Consent]:
+    """Latest evidence row per channel × purpose."""
+    latest: dict[tuple[str, str], Consent] = {}
+    for row in Consent.objects.filter(customer=customer).order_by("created_at", "pk"):
+        latest[(row.channel, row.purpose)] = row
+    return latest
+
+
+def has_consent(customer: Customer, channel: str, purpose: str = ConsentPurpose.MARKETING) -> bool:
+    row = (
+        Consent.objects.filter(customer=customer, channel=channel, purpose=purpose)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return row is not None and row.state == ConsentState.GRANTED
+
+
+@transaction.atomic
+def set_consent(
+    *,
+    customer: Customer,
+    channel: str,
+    purpose: str,
+    granted: bool,
+    source: str,
+    wording_version: str = "",
+    staff=None,
+    evidence: dict | None = None,
+) -> Consent:
+    """Append evidence. E-mail marketing opt-ins wait for the confirmation link (double opt-in),
+    except when the shopper confirms it in person with staff at the store."""
+    if channel not in ConsentChannel.values:
+        raise InvalidIdentifier(_("Unknown consent channel."), fields={"channel": [channel]})
+    if purpose not in ConsentPurpose.values:
+        raise InvalidIdentifier(_("Unknown consent purpose."), fields={"purpose": [purpose]})
+    if source not in ConsentSource.values:
+        raise InvalidIdentifier(_("Unknown consent source."), fields={"source": [source]})
+    if source == ConsentSource.STORE and staff is None:
+        raise InvalidIdentifier(_("Consent taken in a store names the staff member."))
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if not customer.is_live:
+        raise CustomerNotLive()
+    state = ConsentState.GRANTED if granted else ConsentState.WITHDRAWN
+    double_opt_in = (
+        granted
+        and channel == ConsentChannel.EMAIL
+        and purpose == ConsentPurpose.MARKETING
+        and source
+        not in (ConsentSource.EMAIL_CONFIRMATION, ConsentSource.STORE, ConsentSource.IMPORT)
+    )
+    if double_opt_in:
+        state = ConsentState.PENDING
+    consent = Consent.objects.create(
+        customer=customer,
+        channel=channel,
+        purpose=purpose,
+        state=state,
+        source=source,
+        wording_version=wording_version,
+        staff=staff,
+        evidence=evidence or {},
+    )
+    if double_opt_in:
+        transaction.on_commit(lambda: _send_confirmation(consent.pk))
+    return consent
+
+
+def confirmation_token(consent: Consent) -> str:
+    return signing.dumps({"consent": consent.pk}, salt=CONFIRM_SALT)
+
+
+def _send_confirmation(consent_id: int) -> None:
+    from django.core.mail import send_mail
+
+    consent = Consent.objects.select_related("customer").get(pk=consent_id)
+    email = (
+        Identity.objects.filter(customer=consent.customer, kind=IdentityKind.EMAIL)
+        .order_by("-verified", "pk")
+        .values_list("value", flat=True)
+        .first()
+    )
+    if not email:
+        return
+    link = f"{settings.OMNI_PUBLIC_URL}/consent/confirm/{confirmation_token(consent)}/"
+    send_mail(
+        _("Confirm your subscription"),
+        _("Please confirm that you want our news by e-mail: %(link)s") % {"link": link},
+        None,
+        [email],
+    )
+
+
+@transaction.atomic
+def confirm_consent(*, token: str, evidence: dict | None = None) -> Consent:
+    """The double opt-in link: turns a pending e-mail opt-in into a granted one."""
+    try:
+        data = signing.loads(token, salt=CONFIRM_SALT, max_age=settings.CONSENT_CONFIRM_MAX_AGE)
+    except signing.BadSignature:
+        raise InvalidIdentifier(_("This confirmation link is invalid or has expired.")) from None
+    pending = Consent.objects.select_related("customer").get(pk=data["consent"])
+    latest = (
+        Consent.objects.filter(
+            customer=pending.customer, channel=pending.channel, purpose=pending.purpose
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if latest.state == ConsentState.GRANTED:
+        return latest  # clicking twice changes nothing
+    if latest.pk != pending.pk:
+        raise InvalidIdentifier(_("A newer choice replaced this request."))
+    Identity.objects.filter(customer=pending.customer, kind=IdentityKind.EMAIL).update(
+        verified=True
+    )
+    return set_consent(
+        customer=pending.customer,
+        channel=pending.channel,
+        purpose=pending.purpose,
+        granted=True,
+        source=ConsentSource.EMAIL_CONFIRMATION,
+        wording_version=pending.wording_version,
+        evidence=evidence,
+    )
+
+
+# --- GDPR -------------------------------------------------------------------------------------
+
+
+def export_customer(customer: Customer) -> dict:
+    """Everything we hold about a person, as JSON-serialisable data (article 15 / 20)."""
+    traits = CustomerTraits.objects.filter(customer=customer).values().first() or {}
+    return {
+        "customer": {
+            "id": customer.pk,
+            **{name: getattr(customer, name) for name in PROFILE_FIELDS},
+            "status": customer.status,
+            "created_at": customer.created_at,
+        },
+        "identities": list(
+            Identity.objects.filter(customer=customer).values(
+                "kind", "value", "verified", "source", "created_at", "last_seen_at"
+            )
+        ),
+        "consents": list(
+            Consent.objects.filter(customer=customer)
+            .order_by("created_at", "pk")
+            .values("channel", "purpose", "state", "source", "wording_version", "created_at")
+        ),
+        "events": list(
+            Event.objects.filter(customer=customer)
+            .order_by("occurred_at", "pk")
+            .values("channel", "type", "name", "properties", "occurred_at")
+        ),
+        "traits": {k: v for k, v in traits.items() if k != "customer_id"},
+        "merges": list(
+            Merge.objects.filter(survivor=customer).values("absorbed_id", "cause", "created_at")
+        ),
+    }
+
+
+@transaction.atomic
+def erase_customer(*, customer: Customer, acting_user=None, reason: str = "") -> Customer:
+    """GDPR erasure (irreversible): strip PII from the profile, identities, events, consents
+    and merge snapshots. Orders and stock ledger rows stay for accounting, without PII (their
+    apps strip it on ``customer_erased``). Audited by a Merge-free ErasureRecord."""
+    from customers.models import Erasure
+
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.status == CustomerStatus.ERASED:
+        return customer
+    absorbed_ids = list(Customer.objects.filter(merged_into=customer).values_list("pk", flat=True))
+    people = [customer.pk, *absorbed_ids]
+    Identity.objects.filter(customer_id__in=people).delete()
+    Event.objects.filter(customer_id__in=people).update(properties={}, identity=None)
+    Consent.objects.filter(customer_id__in=people).update(evidence={})
+    Merge.objects.filter(Q(survivor_id__in=people) | Q(absorbed_id__in=people)).update(
+        snapshot={"erased": True}
+    )
+    MergeReview.objects.filter(Q(customer_a_id__in=people) | Q(customer_b_id__in=people)).update(
+        value="erased"
+    )
+    CustomerTraits.objects.filter(customer_id__in=people).delete()
+    user_ids = [
+        uid
+        for uid in Customer.objects.filter(pk__in=people).values_list("user_id", flat=True)
+        if uid
+    ]
+    Customer.objects.filter(pk__in=people).update(
+        first_name="",
+        last_name="",
+        birth_date=None,
+        home_store="",
+        user=None,
+        status=CustomerStatus.ERASED,
+        updated_at=timezone.now(),
+    )
+    _erase_shopper_accounts(user_ids)
+    Erasure.objects.create(customer=customer, acting_user=acting_user, reason=reason[:255])
+    customer_erased.send(sender=Customer, customer=customer, customer_ids=people)
+    customer.refresh_from_db()
+    return customer
+
+
+def _erase_shopper_accounts(user_ids: list[int]) -> None:
+    """The shopper's sign-in account holds the e-mail too: anonymise and disable it."""
+    if not user_ids:
+        return
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    EmailAddress.objects.filter(user_id__in=user_ids).delete()
+    User = get_user_model()
+    for user in User.objects.filter(pk__in=user_ids, is_staff=False):
+        user.email = f"erased-{user.pk}@erased.invalid"
+        user.first_name = user.last_name = ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.save()
+
+
+@transaction.atomic
+def customer_for_user(user) -> Customer:
+    """The shopper's live profile (created and linked on first use, from the account e-mail)."""
+    customer = Customer.objects.filter(user=user, status=CustomerStatus.LIVE).first()
+    if customer is not None:
+        return customer
+    verified = _email_verified(user)
+    customer = identify(identifiers=[(IdentityKind.EMAIL, user.email, verified)], source="web")
+    if customer.user_id is None:
+        customer.user = user
+        customer.save(update_fields=["user", "updated_at"])
+    return customer
+
+
+def _email_verified(user) -> bool:
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()

@@ -1,0 +1,255 @@
+"""Computed traits: rebuilt in bulk with set-based SQL (nightly), updated incrementally by events.
+
+Orders do not exist yet as a table: revenue and order counts come from ``order_placed`` events
+(``properties.total`` as a decimal string, ``properties.store`` a location code, and
+``properties.category`` on product and order events). RFM scores are quintiles (1–5, 5 best)
+among customers with at least one order, recomputed by the full rebuild only.
+"""
+
+from collections import Counter, defaultdict
+from decimal import Decimal, InvalidOperation
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from customers.models import Customer, CustomerStatus, CustomerTraits, Event, EventType
+
+_DECIMAL = r"^-?[0-9]{1,10}(\.[0-9]{1,2})?$"
+
+_PG_REBUILD = f"""
+WITH live AS (
+    SELECT id FROM customers_customer WHERE status = 'live' /*customer_filter*/
+), ev AS (
+    SELECT e.customer_id, e.type, e.channel, e.occurred_at,
+           CASE WHEN e.type = 'order_placed' AND e.properties->>'total' ~ '{_DECIMAL}'
+                THEN (e.properties->>'total')::numeric END AS total,
+           e.properties->>'store' AS store,
+           e.properties->>'category' AS category
+      FROM customers_event e JOIN live ON live.id = e.customer_id
+), agg AS (
+    SELECT customer_id,
+           count(*) FILTER (WHERE type = 'order_placed') AS orders,
+           coalesce(sum(total), 0) AS revenue,
+           min(occurred_at) FILTER (WHERE type = 'order_placed') AS first_order,
+           max(occurred_at) FILTER (WHERE type = 'order_placed') AS last_order,
+           max(occurred_at) AS last_seen
+      FROM ev GROUP BY customer_id
+), counted AS (
+    SELECT customer_id, 'c' AS what, channel AS value, count(*) AS n FROM ev GROUP BY 1, 3
+    UNION ALL
+    SELECT customer_id, 's', store, count(*) FROM ev
+     WHERE store IS NOT NULL AND type IN ('order_placed', 'store_visit', 'pickup_collected')
+     GROUP BY 1, 3
+    UNION ALL
+    SELECT customer_id, 'k', category, count(*) FROM ev
+     WHERE category IS NOT NULL AND type IN ('product_viewed', 'order_placed') GROUP BY 1, 3
+), ranked AS (
+    SELECT customer_id, what, value,
+           row_number() OVER (PARTITION BY customer_id, what ORDER BY n DESC, value) AS rn
+      FROM counted
+), picks AS (
+    SELECT customer_id,
+           max(value) FILTER (WHERE what = 'c' AND rn = 1) AS channel,
+           max(value) FILTER (WHERE what = 's' AND rn = 1) AS store,
+           coalesce(jsonb_agg(value ORDER BY rn) FILTER (WHERE what = 'k' AND rn <= 3), '[]')
+               AS categories
+      FROM ranked WHERE rn <= 3 GROUP BY customer_id
+)
+INSERT INTO customers_customertraits AS t
+       (customer_id, orders_count, revenue, average_order_value, first_order_at, last_order_at,
+        last_seen_at, preferred_channel, preferred_store, favourite_categories, updated_at)
+SELECT live.id, coalesce(a.orders, 0), coalesce(a.revenue, 0),
+       CASE WHEN coalesce(a.orders, 0) > 0 THEN round(a.revenue / a.orders, 2) ELSE 0 END,
+       a.first_order, a.last_order, a.last_seen,
+       coalesce(p.channel, ''), coalesce(left(p.store, 20), ''), coalesce(p.categories, '[]'),
+       now()
+  FROM live LEFT JOIN agg a ON a.customer_id = live.id
+            LEFT JOIN picks p ON p.customer_id = live.id
+ON CONFLICT (customer_id) DO UPDATE SET
+       orders_count = EXCLUDED.orders_count, revenue = EXCLUDED.revenue,
+       average_order_value = EXCLUDED.average_order_value,
+       first_order_at = EXCLUDED.first_order_at, last_order_at = EXCLUDED.last_order_at,
+       last_seen_at = EXCLUDED.last_seen_at, preferred_channel = EXCLUDED.preferred_channel,
+       preferred_store = EXCLUDED.preferred_store,
+       favourite_categories = EXCLUDED.favourite_categories, updated_at = now()
+"""
+
+_PG_RFM = """
+UPDATE customers_customertraits t
+   SET recency_score = s.r, frequency_score = s.f, monetary_score = s.m
+  FROM (SELECT customer_id,
+               ntile(5) OVER (ORDER BY last_order_at, customer_id) AS r,
+               ntile(5) OVER (ORDER BY orders_count, customer_id) AS f,
+               ntile(5) OVER (ORDER BY revenue, customer_id) AS m
+          FROM customers_customertraits WHERE orders_count > 0) s
+ WHERE t.customer_id = s.customer_id
+"""
+_PG_RFM_CLEAR = """
+UPDATE customers_customertraits
+   SET recency_score = NULL, frequency_score = NULL, monetary_score = NULL
+ WHERE orders_count = 0 AND recency_score IS NOT NULL
+"""
+
+
+def recompute_traits(*, customer_ids: list[int] | None = None) -> int:
+    """Rebuild traits from events: for some customers, or for everyone (then RFM too)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                customer_filter = "AND id = ANY(%s)" if customer_ids is not None else ""
+                cursor.execute(
+                    _PG_REBUILD.replace("/*customer_filter*/", customer_filter),
+                    [list(customer_ids)] if customer_ids is not None else [],
+                )
+                count = cursor.rowcount
+                if customer_ids is None:
+                    cursor.execute(_PG_RFM)
+                    cursor.execute(_PG_RFM_CLEAR)
+            return count
+        return _recompute_in_python(customer_ids)
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return result if result.is_finite() else None
+
+
+def _recompute_in_python(customer_ids) -> int:
+    """The same rules for the SQLite demo database (small data)."""
+    customers = Customer.objects.filter(status=CustomerStatus.LIVE)
+    if customer_ids is not None:
+        customers = customers.filter(pk__in=customer_ids)
+    ids = list(customers.values_list("pk", flat=True))
+    per: dict[int, list] = defaultdict(list)
+    for row in Event.objects.filter(customer_id__in=ids).values(
+        "customer_id", "type", "channel", "occurred_at", "properties"
+    ):
+        per[row["customer_id"]].append(row)
+    for pk in ids:
+        events = per.get(pk, [])
+        orders = [e for e in events if e["type"] == EventType.ORDER_PLACED]
+        totals = [_decimal((e["properties"] or {}).get("total")) for e in orders]
+        revenue = sum((t for t in totals if t is not None), Decimal("0"))
+        channels = Counter(e["channel"] for e in events)
+        stores = Counter(
+            (e["properties"] or {}).get("store")
+            for e in events
+            if e["type"] in ("order_placed", "store_visit", "pickup_collected")
+            and (e["properties"] or {}).get("store")
+        )
+        cats = Counter(
+            (e["properties"] or {}).get("category")
+            for e in events
+            if e["type"] in ("product_viewed", "order_placed")
+            and (e["properties"] or {}).get("category")
+        )
+
+        def top(counter):
+            return [v for v, _ in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))]
+
+        CustomerTraits.objects.update_or_create(
+            customer_id=pk,
+            defaults={
+                "orders_count": len(orders),
+                "revenue": revenue,
+                "average_order_value": (revenue / len(orders)).quantize(Decimal("0.01"))
+                if orders
+                else Decimal("0"),
+                "first_order_at": min((e["occurred_at"] for e in orders), default=None),
+                "last_order_at": max((e["occurred_at"] for e in orders), default=None),
+                "last_seen_at": max((e["occurred_at"] for e in events), default=None),
+                "preferred_channel": (top(channels) or [""])[0],
+                "preferred_store": str((top(stores) or [""])[0])[:20],
+                "favourite_categories": top(cats)[:3],
+            },
+        )
+    if customer_ids is None:
+        _rfm_in_python()
+    return len(ids)
+
+
+def _rfm_in_python() -> None:
+    rows = list(CustomerTraits.objects.filter(orders_count__gt=0))
+    CustomerTraits.objects.filter(orders_count=0).update(
+        recency_score=None, frequency_score=None, monetary_score=None
+    )
+    n = len(rows)
+    if not n:
+        return
+
+    def ntile(key):
+        ordered = sorted(rows, key=lambda t: (key(t), t.customer_id))
+        return {t.customer_id: 1 + (i * 5) // n for i, t in enumerate(ordered)}
+
+    r = ntile(lambda t: t.last_order_at)
+    f = ntile(lambda t: t.orders_count)
+    m = ntile(lambda t: t.revenue)
+    for t in rows:
+        t.recency_score, t.frequency_score, t.monetary_score = (
+            r[t.customer_id],
+            f[t.customer_id],
+            m[t.customer_id],
+        )
+    CustomerTraits.objects.bulk_update(
+        rows, ["recency_score", "frequency_score", "monetary_score"], batch_size=1000
+    )
+
+
+def apply_event_increments(events: list[Event]) -> None:
+    """Incremental update after new events: last seen for everyone, order figures for orders.
+
+    Cheap enough for the ingest path; the nightly rebuild corrects anything approximate
+    (preferred channel/store, categories, RFM).
+    """
+    if not events:
+        return
+    last_seen: dict[int, object] = {}
+    orders: dict[int, list] = defaultdict(list)
+    for event in events:
+        seen = last_seen.get(event.customer_id)
+        if seen is None or event.occurred_at > seen:
+            last_seen[event.customer_id] = event.occurred_at
+        if event.type == EventType.ORDER_PLACED:
+            orders[event.customer_id].append(event)
+    ids = sorted(last_seen)
+    CustomerTraits.objects.bulk_create(
+        [CustomerTraits(customer_id=pk) for pk in ids], ignore_conflicts=True
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE customers_customertraits t
+                   SET last_seen_at = GREATEST(coalesce(t.last_seen_at, v.seen), v.seen),
+                       updated_at = now()
+                  FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(customer_id, seen)
+                 WHERE t.customer_id = v.customer_id
+                """,
+                [ids, [last_seen[pk] for pk in ids]],
+            )
+    else:
+        for pk in ids:
+            current = CustomerTraits.objects.filter(pk=pk).aggregate(m=Max("last_seen_at"))["m"]
+            if current is None or current < last_seen[pk]:
+                CustomerTraits.objects.filter(pk=pk).update(
+                    last_seen_at=last_seen[pk], updated_at=timezone.now()
+                )
+    for pk in sorted(orders):
+        traits = CustomerTraits.objects.select_for_update().get(pk=pk)
+        for event in orders[pk]:
+            total = _decimal((event.properties or {}).get("total")) or Decimal("0")
+            traits.orders_count += 1
+            traits.revenue += total
+            traits.first_order_at = min(filter(None, [traits.first_order_at, event.occurred_at]))
+            traits.last_order_at = max(filter(None, [traits.last_order_at, event.occurred_at]))
+            store = (event.properties or {}).get("store")
+            if store and not traits.preferred_store:
+                traits.preferred_store = str(store)[:20]
+        traits.average_order_value = (traits.revenue / traits.orders_count).quantize(
+            Decimal("0.01")
+        )
+        traits.save()
