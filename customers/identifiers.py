@@ -12,6 +12,7 @@ from customers.models import IdentityKind
 
 DEFAULT_PHONE_REGION = "ES"
 MAX_LENGTH = 255
+KINDS = frozenset(IdentityKind.values)
 
 
 def normalise_email(value: str) -> str:
@@ -41,7 +42,7 @@ def normalise_phone(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
 
 
 def normalise(kind: str, value) -> str:
-    if kind not in IdentityKind.values:
+    if kind not in KINDS:
         raise InvalidIdentifier(
             _("Unknown identifier kind “%(kind)s”.") % {"kind": kind}, fields={kind: ["unknown"]}
         )

@@ -199,11 +199,12 @@ def _rfm_in_python() -> None:
     )
 
 
-def apply_event_increments(events: list[Event]) -> None:
+def apply_event_increments(events) -> None:
     """Incremental update after new events: last seen for everyone, order figures for orders.
 
     Cheap enough for the ingest path; the nightly rebuild corrects anything approximate
-    (preferred channel/store, categories, RFM).
+    (preferred channel/store, categories, RFM). ``events``: objects with customer_id, type,
+    occurred_at and properties (stored Event rows or the ingest's parsed events).
     """
     if not events:
         return
@@ -216,22 +217,26 @@ def apply_event_increments(events: list[Event]) -> None:
         if event.type == EventType.ORDER_PLACED:
             orders[event.customer_id].append(event)
     ids = sorted(last_seen)
-    CustomerTraits.objects.bulk_create(
-        [CustomerTraits(customer_id=pk) for pk in ids], ignore_conflicts=True
-    )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                UPDATE customers_customertraits t
-                   SET last_seen_at = GREATEST(coalesce(t.last_seen_at, v.seen), v.seen),
-                       updated_at = now()
+                INSERT INTO customers_customertraits AS t
+                       (customer_id, orders_count, revenue, average_order_value, last_seen_at,
+                        preferred_channel, preferred_store, favourite_categories, updated_at)
+                SELECT v.customer_id, 0, 0, 0, v.seen, '', '', '[]'::jsonb, now()
                   FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(customer_id, seen)
-                 WHERE t.customer_id = v.customer_id
+                ON CONFLICT (customer_id) DO UPDATE
+                   SET last_seen_at = GREATEST(coalesce(t.last_seen_at, EXCLUDED.last_seen_at),
+                                               EXCLUDED.last_seen_at),
+                       updated_at = now()
                 """,
                 [ids, [last_seen[pk] for pk in ids]],
             )
     else:
+        CustomerTraits.objects.bulk_create(
+            [CustomerTraits(customer_id=pk) for pk in ids], ignore_conflicts=True
+        )
         for pk in ids:
             current = CustomerTraits.objects.filter(pk=pk).aggregate(m=Max("last_seen_at"))["m"]
             if current is None or current < last_seen[pk]:

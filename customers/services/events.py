@@ -12,7 +12,7 @@ Rules:
 * Unknown event names are kept as type ``custom`` with the name in ``name``.
 """
 
-import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -26,7 +26,6 @@ from django.utils.translation import gettext as _
 from customers.exceptions import InvalidIdentifier
 from customers.identifiers import normalise
 from customers.models import (
-    BlockedIdentifier,
     Channel,
     Customer,
     CustomerStatus,
@@ -35,11 +34,20 @@ from customers.models import (
     Identity,
     IdentityKind,
 )
-from customers.services.profiles import Identifier, identify
+from customers.services.profiles import (
+    IDENTITY_LIMITS,
+    Identifier,
+    blocked_identifiers,
+    identifier_owners,
+    identify,
+    lock_identifiers,
+)
 from customers.traits import apply_event_increments
 from omni.exceptions import DomainError
 
 CALL_TYPES = ("track", "page", "identify")
+CHANNELS = frozenset(Channel.values)
+EVENT_TYPES = frozenset(EventType.values)
 IDENTIFIER_FIELDS = {
     "anonymous_id": IdentityKind.ANONYMOUS,
     "email": IdentityKind.EMAIL,
@@ -105,7 +113,7 @@ def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
             {"type": [_("Unknown call type.")]},
         )
     channel = raw.get("channel", Channel.WEB)
-    if channel not in Channel.values:
+    if channel not in CHANNELS:
         return _error(index, _("Unknown channel."), {"channel": [_("Unknown channel.")]})
     message_id = raw.get("message_id")
     if message_id is not None and (
@@ -189,7 +197,7 @@ def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             return _error(index, _("A track call names its event."), {"event": [_("Required.")]})
         name = name.strip()
-        if name in EventType.values and name != EventType.CUSTOM:
+        if name in EVENT_TYPES and name != EventType.CUSTOM:
             parsed.type = name
         else:
             parsed.type, parsed.name = EventType.CUSTOM, name
@@ -209,134 +217,230 @@ def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
     return parsed
 
 
-def _advisory_lock(values: list[str]) -> None:
-    if connection.vendor != "postgresql" or not values:
-        return
-    keys = sorted(
-        {
-            int.from_bytes(
-                hashlib.blake2b(f"anonymous:{v}".encode(), digest_size=8).digest(),
-                "big",
-                signed=True,
-            )
-            for v in values
-        }
+def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
+    """Set ``customer_id`` on events in bulk; returns the events that need ``identify``.
+
+    The common cases are set-based (a handful of queries per batch): every identifier of the
+    event is unknown (a new profile), or the known ones all belong to one profile (the unknown
+    ones are attached to it, stitching a device to the person). Anything that would stitch or
+    merge two existing profiles goes through ``identify`` one event at a time.
+    """
+    everything = [i for item in items for i in item.identifiers]
+    lock_identifiers(everything)
+    blocked = blocked_identifiers(everything)
+    owners = {key: set(ids) for key, ids in identifier_owners(everything).items()}
+    involved = set().union(*owners.values()) if owners else set()
+    anonymous_flags = dict(
+        Customer.objects.filter(pk__in=involved).values_list("pk", "is_anonymous")
     )
+    counts: dict[tuple[int, str], int] = {}
+    for customer_id, kind in Identity.objects.filter(customer_id__in=involved).values_list(
+        "customer_id", "kind"
+    ):
+        counts[(customer_id, kind)] = counts.get((customer_id, kind), 0) + 1
+
+    new_profiles: list[list] = []  # [known?, identifiers]; customer id = -(index + 1)
+    attach: list[tuple[int, Identifier]] = []
+    slow: list[_Parsed] = []
+    for item in items:
+        idents = [i for i in item.identifiers if (i.kind, i.value) not in blocked]
+        if not idents:  # only blocked ids (a shop's tablet): no one to tie the event to
+            new_profiles.append([False, []])
+            item.customer_id = -len(new_profiles)
+            continue
+        holders = set()
+        for ident in idents:
+            holders |= owners.get((ident.kind, ident.value), set())
+        unowned = [i for i in idents if not owners.get((i.kind, i.value))]
+        if not holders:
+            known = any(i.kind != IdentityKind.ANONYMOUS for i in idents)
+            new_profiles.append([known, idents])
+            customer_id = -len(new_profiles)
+        elif len(holders) == 1:
+            (customer_id,) = holders
+            is_known = customer_id < 0 or not anonymous_flags.get(customer_id, True)
+            if is_known and any(i.deterministic for i in unowned):
+                slow.append(item)  # a known profile meets a new proof of identity: rules apply
+                continue
+            for ident in unowned:
+                if customer_id < 0:
+                    new_profiles[-customer_id - 1][1].append(ident)
+                else:
+                    key = (customer_id, ident.kind)
+                    if counts.get(key, 0) >= IDENTITY_LIMITS[ident.kind]:
+                        continue
+                    counts[key] = counts.get(key, 0) + 1
+                    attach.append((customer_id, ident))
+        else:
+            slow.append(item)
+            continue
+        for ident in unowned:
+            owners[(ident.kind, ident.value)] = {customer_id}
+        item.customer_id = customer_id
+
+    now = timezone.now()
+    if new_profiles:
+        real = _create_profiles([known for known, _ in new_profiles])
+        attach += [(real[n], i) for n, (_, idents) in enumerate(new_profiles) for i in idents]
+        for item in items:
+            if item.customer_id is not None and item.customer_id < 0:
+                item.customer_id = real[-item.customer_id - 1]
+    if attach:
+        _create_identities(attach, source, now)
+        now_known = {
+            customer_id
+            for customer_id, ident in attach
+            if ident.kind != IdentityKind.ANONYMOUS and anonymous_flags.get(customer_id)
+        }
+        if now_known:
+            Customer.objects.filter(pk__in=now_known).update(is_anonymous=False, updated_at=now)
+    return slow
+
+
+def _create_profiles(known: list[bool]) -> list[int]:
+    """New profiles, one per flag; returns their ids in order (one statement on PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        created = Customer.objects.bulk_create([Customer(is_anonymous=not k) for k in known])
+        return [c.pk for c in created]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [keys]
+            """
+            INSERT INTO customers_customer (first_name, last_name, preferred_language,
+                   home_store, status, is_anonymous, created_at, updated_at)
+            SELECT '', '', %s, '', 'live', NOT k, now(), now()
+              FROM unnest(%s::boolean[]) WITH ORDINALITY AS v(k, n) ORDER BY n
+            RETURNING id
+            """,
+            [Customer._meta.get_field("preferred_language").default, known],
         )
+        return [row[0] for row in cursor.fetchall()]
 
 
-def _resolve_anonymous(items: list[_Parsed], source: str) -> None:
-    """Set customer_id on anonymous-only events in bulk (new anonymous profiles as needed)."""
-    values = sorted({i.identifiers[0].value for i in items})
-    _advisory_lock(values)
-    blocked = set(
-        BlockedIdentifier.objects.filter(kind=IdentityKind.ANONYMOUS, value__in=values).values_list(
-            "value", flat=True
-        )
-    )
-    owners = dict(
-        Identity.objects.filter(
-            kind=IdentityKind.ANONYMOUS,
-            value__in=values,
-            customer__status=CustomerStatus.LIVE,
-        )
-        .order_by("value", "customer_id")
-        .values_list("value", "customer_id")
-    )
-    missing = [v for v in values if v not in owners and v not in blocked]
-    if missing:
-        created = Customer.objects.bulk_create([Customer(is_anonymous=True) for _ in missing])
-        now = timezone.now()
+def _create_identities(attach: list[tuple[int, Identifier]], source: str, now) -> None:
+    if connection.vendor != "postgresql":
         Identity.objects.bulk_create(
             [
                 Identity(
-                    customer_id=customer.pk,
-                    kind=IdentityKind.ANONYMOUS,
-                    value=value,
+                    customer_id=customer_id,
+                    kind=ident.kind,
+                    value=ident.value,
+                    verified=ident.verified,
                     source=source,
                     last_seen_at=now,
                 )
-                for customer, value in zip(created, missing, strict=True)
+                for customer_id, ident in attach
             ]
         )
-        owners.update({value: c.pk for c, value in zip(created, missing, strict=True)})
-    for item in items:
-        value = item.identifiers[0].value
-        if value in blocked:  # a shared device: the event cannot be tied to anyone
-            item.customer_id = Customer.objects.create(is_anonymous=True).pk
-        else:
-            item.customer_id = owners[value]
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO customers_identity (customer_id, kind, value, verified, source,
+                   created_at, last_seen_at)
+            SELECT c, k, v, f, %s, %s, %s
+              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[]) AS t(c, k, v, f)
+            """,
+            [
+                source,
+                now,
+                now,
+                [c for c, _ in attach],
+                [i.kind for _, i in attach],
+                [i.value for _, i in attach],
+                [i.verified for _, i in attach],
+            ],
+        )
+
+
+def _follow_merges(items: list[_Parsed]) -> None:
+    """Events resolved before an ``identify`` merged their profile follow it to the survivor."""
+    ids = {i.customer_id for i in items if i.customer_id}
+    moved = dict(
+        Customer.objects.filter(pk__in=ids, status=CustomerStatus.MERGED).values_list(
+            "pk", "merged_into_id"
+        )
+    )
+    while moved:
+        for item in items:
+            if item.customer_id in moved:
+                item.customer_id = moved[item.customer_id]
+        moved = dict(
+            Customer.objects.filter(
+                pk__in=set(moved.values()), status=CustomerStatus.MERGED
+            ).values_list("pk", "merged_into_id")
+        )
 
 
 def _insert(items: list[_Parsed]) -> dict[int, int]:
     """Insert the events; returns {index: event id} for the ones actually stored."""
-    rows = [
-        Event(
-            customer_id=i.customer_id,
-            channel=i.channel,
-            type=i.type,
-            name=i.name,
-            properties=i.properties,
-            occurred_at=i.occurred_at,
-            idempotency_key=i.message_id,
-        )
-        for i in items
-    ]
-    keyed = [(i, row) for i, row in zip(items, rows, strict=True) if row.idempotency_key]
-    unkeyed = [(i, row) for i, row in zip(items, rows, strict=True) if not row.idempotency_key]
-    stored: dict[int, int] = {}
-    if unkeyed:
-        Event.objects.bulk_create([row for _, row in unkeyed])
-        stored.update({i.index: row.pk for i, row in unkeyed})
-    if keyed:
-        if connection.vendor == "postgresql":
-            stored.update(_insert_keyed_pg(keyed))
-        else:  # SQLite serialises writers: look-then-insert is safe there
-            taken = set(
-                Event.objects.filter(
-                    idempotency_key__in=[row.idempotency_key for _, row in keyed]
-                ).values_list("idempotency_key", flat=True)
+    if connection.vendor == "postgresql":
+        return _insert_pg(items)
+    # SQLite (the demo) serialises writers, so look-then-insert is safe there.
+    taken = set(
+        Event.objects.filter(
+            idempotency_key__in=[i.message_id for i in items if i.message_id]
+        ).values_list("idempotency_key", flat=True)
+    )
+    fresh = [i for i in items if not i.message_id or i.message_id not in taken]
+    rows = Event.objects.bulk_create(
+        [
+            Event(
+                customer_id=i.customer_id,
+                channel=i.channel,
+                type=i.type,
+                name=i.name,
+                properties=i.properties,
+                occurred_at=i.occurred_at,
+                idempotency_key=i.message_id,
             )
-            fresh = [(i, row) for i, row in keyed if row.idempotency_key not in taken]
-            Event.objects.bulk_create([row for _, row in fresh])
-            stored.update({i.index: row.pk for i, row in fresh})
-    return stored
+            for i in fresh
+        ]
+    )
+    return {i.index: row.pk for i, row in zip(fresh, rows, strict=True)}
 
 
-def _insert_keyed_pg(keyed) -> dict[int, int]:
-    import json
+_INSERT_EVENTS = """
+INSERT INTO customers_event
+       (customer_id, identity_id, channel, type, name, properties, occurred_at, received_at,
+        idempotency_key)
+SELECT c, NULL, ch, t, n, p::jsonb, o, now(), k
+  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
+              %s::timestamptz[], %s::text[], %s::int[]) AS v(c, ch, t, n, p, o, k, i)
+ ORDER BY i
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id, idempotency_key
+"""
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO customers_event
-                   (customer_id, identity_id, channel, type, name, properties, occurred_at,
-                    received_at, idempotency_key)
-            SELECT c, NULL, ch, t, n, p::jsonb, o, now(), k
-              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
-                          %s::timestamptz[], %s::text[]) AS v(c, ch, t, n, p, o, k)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id, idempotency_key
-            """,
-            [
-                [row.customer_id for _, row in keyed],
-                [row.channel for _, row in keyed],
-                [row.type for _, row in keyed],
-                [row.name for _, row in keyed],
-                [json.dumps(row.properties) for _, row in keyed],
-                [row.occurred_at for _, row in keyed],
-                [row.idempotency_key for _, row in keyed],
-            ],
-        )
-        ids = {key: pk for pk, key in cursor.fetchall()}
-    stored = {}
-    for item, row in keyed:
-        if row.idempotency_key in ids:
-            row.pk = ids.pop(row.idempotency_key)
-            stored[item.index] = row.pk
+
+def _insert_pg(items: list[_Parsed]) -> dict[int, int]:
+    """One statement per kind of row; a message_id already stored is skipped (ON CONFLICT)."""
+    stored: dict[int, int] = {}
+    for group in (
+        [i for i in items if i.message_id],
+        [i for i in items if not i.message_id],
+    ):
+        if not group:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_EVENTS,
+                [
+                    [i.customer_id for i in group],
+                    [i.channel for i in group],
+                    [i.type for i in group],
+                    [i.name for i in group],
+                    [json.dumps(i.properties) for i in group],
+                    [i.occurred_at for i in group],
+                    [i.message_id for i in group],
+                    list(range(len(group))),
+                ],
+            )
+            returned = cursor.fetchall()
+        if group[0].message_id:
+            by_key = {key: pk for pk, key in returned}
+            stored.update({i.index: by_key[i.message_id] for i in group if i.message_id in by_key})
+        else:  # no conflicts possible: rows come back in insertion order
+            stored.update({i.index: pk for i, (pk, _) in zip(group, returned, strict=True)})
     return stored
 
 
@@ -382,15 +486,8 @@ def record_events(
         fresh.append(item)
 
     with transaction.atomic():
-        anonymous_only, with_person = [], []
-        for item in fresh:
-            only_anon = item.call != "identify" and all(
-                i.kind == IdentityKind.ANONYMOUS for i in item.identifiers
-            )
-            (anonymous_only if only_anon and len(item.identifiers) == 1 else with_person).append(
-                item
-            )
-        for item in with_person:
+        slow = _resolve_customers(fresh, source or Channel.WEB)
+        for item in slow:
             try:
                 with transaction.atomic():
                     customer = identify(
@@ -400,10 +497,15 @@ def record_events(
                     )
             except DomainError as exc:
                 results[item.index] = _error(item.index, exc.message, exc.fields, exc.code)
+                item.customer_id = None
                 continue
             item.customer_id = customer.pk
-        if anonymous_only:
-            _resolve_anonymous(anonymous_only, source or Channel.WEB)
+        _follow_merges(fresh)
+        profiles = [i for i in fresh if i.profile and i.customer_id and i not in slow]
+        for item in profiles:
+            Customer.objects.filter(pk=item.customer_id).update(
+                **item.profile, updated_at=timezone.now()
+            )
         to_store = [
             i
             for i in fresh
@@ -432,16 +534,5 @@ def record_events(
                     .values_list("pk", flat=True)
                     .first(),
                 )
-        apply_event_increments(
-            [
-                Event(
-                    customer_id=i.customer_id,
-                    type=i.type,
-                    occurred_at=i.occurred_at,
-                    properties=i.properties,
-                )
-                for i in to_store
-                if i.index in stored
-            ]
-        )
+        apply_event_increments([i for i in to_store if i.index in stored])
     return [results[i] for i in range(len(events))]

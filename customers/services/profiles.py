@@ -92,7 +92,7 @@ def clean_identifiers(raw: Iterable) -> list[Identifier]:
     return list(seen.values())
 
 
-def _lock_identifiers(identifiers: Sequence[Identifier]) -> None:
+def lock_identifiers(identifiers: Sequence[Identifier]) -> None:
     """Serialise concurrent identify calls on the same identifier values (PostgreSQL)."""
     if connection.vendor != "postgresql" or not identifiers:
         return
@@ -112,24 +112,29 @@ def _lock_identifiers(identifiers: Sequence[Identifier]) -> None:
         )
 
 
-def _blocked(identifiers: Sequence[Identifier]) -> set[tuple[str, str]]:
+def _by_kind(identifiers: Sequence[Identifier]) -> Q:
+    """(kind = k AND value IN (...)) per kind: a few index scans, not one OR per identifier."""
+    values: dict[str, set[str]] = {}
+    for i in identifiers:
+        values.setdefault(i.kind, set()).add(i.value)
+    condition = Q()
+    for kind, kind_values in values.items():
+        condition |= Q(kind=kind, value__in=sorted(kind_values))
+    return condition
+
+
+def blocked_identifiers(identifiers: Sequence[Identifier]) -> set[tuple[str, str]]:
     if not identifiers:
         return set()
-    condition = Q()
-    for i in identifiers:
-        condition |= Q(kind=i.kind, value=i.value)
-    return set(BlockedIdentifier.objects.filter(condition).values_list("kind", "value"))
+    return set(BlockedIdentifier.objects.filter(_by_kind(identifiers)).values_list("kind", "value"))
 
 
-def _owners(identifiers: Sequence[Identifier]) -> dict[tuple[str, str], set[int]]:
+def identifier_owners(identifiers: Sequence[Identifier]) -> dict[tuple[str, str], set[int]]:
     owners: dict[tuple[str, str], set[int]] = {}
     if not identifiers:
         return owners
-    condition = Q()
-    for i in identifiers:
-        condition |= Q(kind=i.kind, value=i.value)
     for kind, value, customer_id in Identity.objects.filter(
-        condition, customer__status=CustomerStatus.LIVE
+        _by_kind(identifiers), customer__status=CustomerStatus.LIVE
     ).values_list("kind", "value", "customer_id"):
         owners.setdefault((kind, value), set()).add(customer_id)
     return owners
@@ -181,10 +186,10 @@ def identify(
     if source not in Channel.values:
         raise InvalidIdentifier(_("Unknown channel “%(c)s”.") % {"c": source})
     idents = clean_identifiers(identifiers)
-    _lock_identifiers(idents)
-    blocked = _blocked(idents)
+    lock_identifiers(idents)
+    blocked = blocked_identifiers(idents)
     idents = [i for i in idents if (i.kind, i.value) not in blocked]
-    owners = _owners(idents)
+    owners = identifier_owners(idents)
     involved_ids = set().union(*owners.values()) if owners else set()
     if customer is not None:
         customer = Customer.objects.get(pk=customer.pk)
