@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -58,6 +59,12 @@ IDENTIFIER_FIELDS = {
     "social": IdentityKind.SOCIAL,
     "marketplace": IdentityKind.MARKETPLACE,
 }
+KNOWN_KINDS = (
+    IdentityKind.EMAIL,
+    IdentityKind.PHONE,
+    IdentityKind.LOYALTY_CARD,
+    IdentityKind.POS_ID,
+)
 PROFILE_TRAITS = ("first_name", "last_name", "preferred_language", "home_store")
 MAX_PROPERTIES_BYTES = 16_384
 
@@ -174,6 +181,23 @@ def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
                 exc.message,
                 {name: next(iter(exc.fields.values())) if exc.fields else [exc.message]},
             )
+    profile = {}
+    for name in PROFILE_TRAITS:
+        value = traits.get(name)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        value = value.strip()
+        limit = Customer._meta.get_field(name).max_length
+        if len(value) > limit:
+            message = _("traits.%(name)s has more than %(n)s characters.") % {
+                "name": name,
+                "n": limit,
+            }
+            return _error(index, message, {f"traits.{name}": [message]})
+        if name == "preferred_language" and value not in dict(settings.LANGUAGES):
+            message = _("Unsupported language.")
+            return _error(index, message, {"traits.preferred_language": [message]})
+        profile[name] = value
     if not identifiers:
         return _error(
             index,
@@ -188,7 +212,7 @@ def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
         properties=properties,
         occurred_at=occurred_at,
         message_id=message_id,
-        profile={k: traits[k] for k in PROFILE_TRAITS if isinstance(traits.get(k), str)},
+        profile=profile,
     )
     if call == "page":
         parsed.type = EventType.PAGE_VIEWED
@@ -241,6 +265,7 @@ def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
 
     new_profiles: list[list] = []  # [known?, identifiers]; customer id = -(index + 1)
     attach: list[tuple[int, Identifier]] = []
+    verify: list[tuple[int, str]] = []  # (customer id, e-mail) proven by this batch
     slow: list[_Parsed] = []
     for item in items:
         idents = [i for i in item.identifiers if (i.kind, i.value) not in blocked]
@@ -253,7 +278,7 @@ def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
             holders |= owners.get((ident.kind, ident.value), set())
         unowned = [i for i in idents if not owners.get((i.kind, i.value))]
         if not holders:
-            known = any(i.kind != IdentityKind.ANONYMOUS for i in idents)
+            known = any(i.kind in KNOWN_KINDS for i in idents)
             new_profiles.append([known, idents])
             customer_id = -len(new_profiles)
         elif len(holders) == 1:
@@ -262,6 +287,11 @@ def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
             if is_known and any(i.deterministic for i in unowned):
                 slow.append(item)  # a known profile meets a new proof of identity: rules apply
                 continue
+            verify += [
+                (customer_id, i.value)
+                for i in idents
+                if i.kind == IdentityKind.EMAIL and i.verified and i not in unowned
+            ]
             for ident in unowned:
                 if customer_id < 0:
                     new_profiles[-customer_id - 1][1].append(ident)
@@ -290,15 +320,25 @@ def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
         now_known = {
             customer_id
             for customer_id, ident in attach
-            if ident.kind != IdentityKind.ANONYMOUS and anonymous_flags.get(customer_id)
+            if ident.kind in KNOWN_KINDS and anonymous_flags.get(customer_id)
         }
         if now_known:
             Customer.objects.filter(pk__in=now_known).update(is_anonymous=False, updated_at=now)
+    if verify:
+        proven = Q()
+        for customer_id, value in verify:
+            if customer_id < 0:
+                customer_id = real[-customer_id - 1]
+            proven |= Q(customer_id=customer_id, value=value)
+        Identity.objects.filter(proven, kind=IdentityKind.EMAIL, verified=False).update(
+            verified=True, last_seen_at=now
+        )
     return slow
 
 
 def _create_profiles(known: list[bool]) -> list[int]:
     """New profiles, one per flag; returns their ids in order (one statement on PostgreSQL)."""
+    now = timezone.now()
     if connection.vendor != "postgresql":
         created = Customer.objects.bulk_create([Customer(is_anonymous=not k) for k in known])
         return [c.pk for c in created]
@@ -307,11 +347,11 @@ def _create_profiles(known: list[bool]) -> list[int]:
             """
             INSERT INTO customers_customer (first_name, last_name, preferred_language,
                    home_store, status, is_anonymous, created_at, updated_at)
-            SELECT '', '', %s, '', 'live', NOT k, now(), now()
+            SELECT '', '', %s, '', 'live', NOT k, %s, %s
               FROM unnest(%s::boolean[]) WITH ORDINALITY AS v(k, n) ORDER BY n
             RETURNING id
             """,
-            [Customer._meta.get_field("preferred_language").default, known],
+            [Customer._meta.get_field("preferred_language").default, now, now, known],
         )
         return [row[0] for row in cursor.fetchall()]
 

@@ -217,9 +217,21 @@ def identify(
             acting_user=acting_user,
         )
 
+    # A merge the guard rails refused (now in the review queue) leaves the other profile
+    # live: the deterministic identifiers it holds stay with it.
+    skipped: set[tuple[str, str]] = set()
+    if main is not None:
+        apart = set(
+            Customer.objects.filter(
+                pk__in=same_person - {main.pk}, status=CustomerStatus.LIVE
+            ).values_list("pk", flat=True)
+        )
+        for ident in idents:
+            if ident.deterministic and owners.get((ident.kind, ident.value), set()) & apart:
+                skipped.add((ident.kind, ident.value))
+
     # 2. Other identifiers stitch anonymous profiles; known ones go to review.
     carries_new_person = any(i.deterministic and not owners.get((i.kind, i.value)) for i in idents)
-    skipped: set[tuple[str, str]] = set()
     for ident in idents:
         if ident.deterministic:
             continue
@@ -645,6 +657,9 @@ def erase_customer(*, customer: Customer, acting_user=None, reason: str = "") ->
     Merge.objects.filter(Q(survivor_id__in=people) | Q(absorbed_id__in=people)).update(
         snapshot={"erased": True}
     )
+    MergeReview.objects.filter(
+        Q(customer_a_id__in=people) | Q(customer_b_id__in=people), status=ReviewStatus.PENDING
+    ).update(status=ReviewStatus.REJECTED, decided_by=acting_user, decided_at=timezone.now())
     MergeReview.objects.filter(Q(customer_a_id__in=people) | Q(customer_b_id__in=people)).update(
         value="erased"
     )
