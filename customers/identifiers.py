@@ -79,5 +79,7 @@ def guess_kind(term: str) -> list[tuple[str, str]]:
     if digits >= 6:
         with contextlib.suppress(InvalidIdentifier):
             found.append((IdentityKind.PHONE, normalise_phone(term)))
+    if any(ch.isdigit() for ch in term):
         found.append((IdentityKind.LOYALTY_CARD, "".join(term.split()).upper()))
+        found.append((IdentityKind.POS_ID, term))
     return found

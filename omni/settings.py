@@ -224,6 +224,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    "customers-recompute-traits": {
+        "task": "customers.tasks.recompute_all_traits",
+        "schedule": crontab(minute=30, hour=2),
+    },
     "inventory-expire-reservations": {
         "task": "inventory.tasks.expire_reservations",
         "schedule": 60.0,

@@ -88,17 +88,24 @@ def test_guess_kind_email():
     assert guess_kind("ana@") == []  # looks like an e-mail, but is not one
 
 
-def test_guess_kind_phone_also_tries_a_card():
+def test_guess_kind_phone_also_tries_a_card_and_a_till_id():
     assert guess_kind("600 111 222") == [
         (IdentityKind.PHONE, "+34600111222"),
         (IdentityKind.LOYALTY_CARD, "600111222"),
+        (IdentityKind.POS_ID, "600 111 222"),
     ]
 
 
-def test_guess_kind_card_that_is_not_a_phone():
-    assert guess_kind("lc 1234 5678") == [(IdentityKind.LOYALTY_CARD, "LC12345678")]
+@pytest.mark.parametrize(
+    "term, card", [("lc 1234 5678", "LC12345678"), ("omni 0001", "OMNI0001"), ("12345", "12345")]
+)
+def test_guess_kind_short_codes_with_digits_are_cards_or_till_ids(term, card):
+    assert guess_kind(term) == [
+        (IdentityKind.LOYALTY_CARD, card),
+        (IdentityKind.POS_ID, term),
+    ]
 
 
-@pytest.mark.parametrize("term", ["", "   ", None, "García", "12345"])
+@pytest.mark.parametrize("term", ["", "   ", None, "García"])
 def test_guess_kind_names_and_short_numbers_are_no_identifier(term):
     assert guess_kind(term) == []
