@@ -52,6 +52,7 @@ def setup_django(args):
     os.environ["DATABASE_URL"] = f"postgres://{args.user}@{args.host}:5432/{args.database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omni.settings")
     os.environ["CONN_MAX_AGE"] = "600"
+    os.environ["DEBUG"] = "False"  # no query log in the measured processes
     import django
 
     django.setup()

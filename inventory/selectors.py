@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.db.models import (
     Count,
+    Exists,
     F,
     FloatField,
     IntegerField,
@@ -193,6 +194,23 @@ def ledger_mismatches() -> QuerySet[StockLevel]:
     )
 
 
+def ledger_orphans():
+    """Movements whose stock row is gone (the ledger says units exist nowhere recorded)."""
+    return (
+        StockMovement.objects.order_by()
+        .filter(
+            ~Exists(
+                StockLevel.objects.filter(
+                    variant_id=OuterRef("variant_id"), location_id=OuterRef("location_id")
+                )
+            )
+        )
+        .values("variant_id", "location_id", "variant__sku", "location__code")
+        .annotate(total=Sum("delta"))
+        .exclude(total=0)
+    )
+
+
 # --- Pickup finder ----------------------------------------------------------------------------
 
 EARTH_RADIUS_KM = 6371.0088
@@ -296,14 +314,20 @@ def pickup_options(
         short = {
             v: q - stock.get((pk, v), 0) for v, q in lines.items() if stock.get((pk, v), 0) < q
         }
-        if short:
-            if len(later) < limit:
-                later.append((dist, pk, short))
-        elif len(ready) < limit:
-            ready.append((dist, pk, short))
+        (later if short else ready).append((dist, pk, short))
         if len(ready) >= limit:
             break
-    later = later[: limit - len(ready)]
+    ready = ready[:limit]
+    supply = _warehouse_supply(lines, now) if later and len(ready) < limit else {}
+    # Only points a warehouse can actually supply are offered; the nearest first.
+    later = [
+        entry
+        for entry in later
+        if all(
+            any(sellable >= missing for _, sellable in supply.get(variant_id, ()))
+            for variant_id, missing in entry[2].items()
+        )
+    ][: limit - len(ready)]
     # 3. Details of the few locations we answer with.
     details = {
         loc["pk"]: loc
@@ -323,9 +347,22 @@ def pickup_options(
     ]
     if later:
         options += _transfer_options(
-            [(dist, details[pk], short) for dist, pk, short in later], lines, now
+            [(dist, details[pk], short) for dist, pk, short in later], supply, now
         )
     return options
+
+
+def _warehouse_supply(lines, now) -> dict[int, list[tuple[int, int]]]:
+    """Units each active warehouse can send, per variant of the lines (one query)."""
+    supply: dict[int, list[tuple[int, int]]] = {}
+    for location_id, variant_id, sellable in with_availability(
+        StockLevel.objects.filter(
+            variant_id__in=list(lines), location__kind=LocationKind.WAREHOUSE, location__active=True
+        ),
+        now,
+    ).values_list("location_id", "variant_id", "sellable"):
+        supply.setdefault(variant_id, []).append((location_id, sellable))
+    return supply
 
 
 def _option(loc, dist, ready_on, now, via_transfer) -> PickupOption:
@@ -344,16 +381,8 @@ def _option(loc, dist, ready_on, now, via_transfer) -> PickupOption:
     )
 
 
-def _transfer_options(later, lines, now) -> list[PickupOption]:
+def _transfer_options(later, supply, now) -> list[PickupOption]:
     """Ready dates for pickup points that need units sent from a warehouse."""
-    supply: dict[int, list[tuple[int, int]]] = {}
-    for row in with_availability(
-        StockLevel.objects.filter(
-            variant_id__in=list(lines), location__kind=LocationKind.WAREHOUSE, location__active=True
-        ),
-        now,
-    ).values("location_id", "variant_id", "sellable"):
-        supply.setdefault(row["variant_id"], []).append((row["location_id"], row["sellable"]))
     destinations = [loc["pk"] for _, loc, _ in later]
     routes = {
         (r.source_id, r.destination_id): r.lead_time_days

@@ -236,21 +236,22 @@ def _hold(line: StockLine, *, channel: str) -> bool:
     )
 
 
+# Server-side prepared (psycopg ``prepare=True``): parsed and planned once per connection.
 _FAST_RESERVE_SQL = """
 WITH held AS (
     UPDATE inventory_stocklevel AS s
-       SET reserved = s.reserved + %(quantity)s, updated_at = now()
+       SET reserved = s.reserved + %(q)s::int, updated_at = now()
       FROM inventory_location AS l
-     WHERE s.location_id = %(location_id)s AND s.variant_id = %(variant_id)s
-       AND l.id = s.location_id AND l.active AND (l.sells_online OR NOT %(online)s)
-       AND s.on_hand >= s.reserved + %(quantity)s
-                        + CASE WHEN %(online)s THEN s.safety_stock ELSE 0 END
+     WHERE s.location_id = %(loc)s::bigint AND s.variant_id = %(var)s::bigint
+       AND l.id = s.location_id AND l.active AND (l.sells_online OR NOT %(online)s::bool)
+       AND s.on_hand >= s.reserved + %(q)s::int
+                        + CASE WHEN %(online)s::bool THEN s.safety_stock ELSE 0 END
  RETURNING s.id
 )
 INSERT INTO inventory_reservation
        (variant_id, location_id, quantity, status, owner, channel, expires_at, created_at)
-SELECT %(variant_id)s, %(location_id)s, %(quantity)s, 'active', %(owner)s, %(channel)s,
-       %(expires_at)s, now()
+SELECT %(var)s::bigint, %(loc)s::bigint, %(q)s::int, 'active', %(owner)s::text,
+       %(channel)s::text, %(expires)s::timestamptz, now()
   FROM held
 RETURNING id, created_at
 """
@@ -264,17 +265,17 @@ def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel,
     the units are not there (the general path then explains why).
     """
     params = {
-        "location_id": location_id,
-        "variant_id": variant_id,
-        "quantity": quantity,
+        "loc": location_id,
+        "var": variant_id,
+        "q": quantity,
         "online": channel == ONLINE,
         "owner": owner,
         "channel": channel,
-        "expires_at": expires_at,
+        "expires": expires_at,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_FAST_RESERVE_SQL, params)
-        row = cursor.fetchone()
+    connection.ensure_connection()
+    # The raw psycopg connection shares Django's transaction state (autocommit or atomic).
+    row = connection.connection.execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
     if row is None:
         return None
     return Reservation(
@@ -507,6 +508,8 @@ def create_transfer(
         raise InvalidQuantity(_("A transfer needs at least one line."))
     for quantity in lines.values():
         _check_quantity(quantity)
+    if Variant.objects.filter(pk__in=list(lines)).count() != len(lines):
+        raise InvalidQuantity(_("Unknown variant on the transfer."))
     transfer = Transfer.objects.create(
         source=source,
         destination=destination,

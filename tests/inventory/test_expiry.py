@@ -272,10 +272,13 @@ def test_beat_runs_the_expiry_task_every_minute():
     ]
     assert len(entries) == 1
     every = entries[0]["schedule"]
-    if isinstance(every, timedelta):
-        every = every.total_seconds()
-    elif isinstance(every, schedule) and not isinstance(every, crontab):
+    if isinstance(every, crontab):  # crontab(minute="*") is every minute too
+        assert every.minute == set(range(60)) and every.hour == set(range(24))
+        every = 60
+    elif isinstance(every, schedule):
         every = every.run_every.total_seconds()
+    elif isinstance(every, timedelta):
+        every = every.total_seconds()
     assert every == 60
     assert tasks.expire_reservations.name == "inventory.tasks.expire_reservations"
 

@@ -407,3 +407,16 @@ def test_check_stock_ledger_exits_non_zero(busy_stock, variant, store):
         ManagementUtility(["manage.py", "check_stock_ledger"]).execute()
 
     assert exc.value.code == 1
+
+
+def test_pickup_options_limit_counts_only_offered_points(finder):
+    """A point no warehouse can supply is left out; it must not take the place of one that can."""
+    assert [o.code for o in find(finder, limit=4)] == ["near", "far", "mid", "farthest"]
+
+
+def test_check_stock_ledger_flags_movements_whose_stock_row_is_gone(busy_stock, variant, store):
+    """Units in the ledger with no stock row left are a mismatch too (implicit on_hand 0)."""
+    StockLevel.objects.filter(variant=variant, location=store).delete()
+
+    with pytest.raises(CommandError):
+        call_command("check_stock_ledger")

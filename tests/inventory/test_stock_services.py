@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from inventory import services
@@ -26,6 +26,7 @@ from inventory.models import (
     TransferStatus,
 )
 from inventory.services import StockLine
+from omni.exceptions import DomainError
 from tests.factories import LocationFactory, VariantFactory
 from tests.inventory.conftest import ledger_total, level_of, movements_of
 
@@ -399,7 +400,7 @@ def test_reserve_all_or_nothing_across_locations(
 
 
 @pytest.mark.parametrize(
-    ("lines_kwargs", "extra"),
+    ("quantities", "extra"),
     [
         ([0], {}),
         ([-1], {}),
@@ -412,18 +413,42 @@ def test_reserve_all_or_nothing_across_locations(
     ],
 )
 def test_reserve_refuses_bad_input_and_writes_nothing(
-    variant, store, stock, snapshot, lines_kwargs, extra
+    variant, store, stock, snapshot, quantities, extra
 ):
     stock(variant, store, 10)
     other = VariantFactory()
     stock(other, store, 10)
     variants = [variant, other]
-    lines = [line(variants[i], store, q) for i, q in enumerate(lines_kwargs)]
+    lines = [line(variants[i], store, q) for i, q in enumerate(quantities)]
     kwargs = {"owner": "cart:1", **extra}
     before = snapshot()
 
     with pytest.raises(InvalidQuantity):
         services.reserve(lines=lines, **kwargs)
+
+    assert snapshot() == before
+
+
+def test_reserve_an_unknown_variant_is_refused(store, snapshot):
+    before = snapshot()
+
+    with pytest.raises(InsufficientStock):
+        services.reserve(
+            lines=[StockLine(variant_id=987654321, location_id=store.pk, quantity=1)],
+            owner="cart:1",
+        )
+
+    assert snapshot() == before
+
+
+def test_reserve_online_at_an_unknown_location_is_refused(variant, snapshot):
+    before = snapshot()
+
+    with pytest.raises(LocationNotSellingOnline):
+        services.reserve(
+            lines=[StockLine(variant_id=variant.pk, location_id=987654321, quantity=1)],
+            owner="cart:1",
+        )
 
     assert snapshot() == before
 
@@ -733,6 +758,19 @@ def test_create_transfer_refuses_bad_input(
     assert snapshot() == before
 
 
+def test_create_transfer_with_an_unknown_variant_is_refused(warehouse, store, snapshot):
+    """Foreign keys are checked at commit (a 500 then); the service must refuse at once with a
+    domain error. SET CONSTRAINTS … IMMEDIATE makes the commit-time check visible here."""
+    before = snapshot()
+
+    with pytest.raises(DomainError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        services.create_transfer(source=warehouse, destination=store, lines={987654321: 1})
+
+    assert snapshot() == before
+
+
 def test_ship_transfer_moves_units_out_and_into_transit(
     transfer, variant, other_variant, warehouse, store, staff_user, settings
 ):
@@ -800,6 +838,19 @@ def test_shipping_more_than_the_unreserved_stock_is_refused(transfer, variant, w
     assert snapshot() == before
     transfer.refresh_from_db()
     assert transfer.status == TransferStatus.DRAFT
+
+
+def test_shipping_from_a_location_without_the_stock_row_writes_nothing(
+    variant, store, warehouse, snapshot
+):
+    t = services.create_transfer(source=store, destination=warehouse, lines={variant.pk: 1})
+    before = snapshot()
+
+    with pytest.raises(InsufficientStock):
+        services.ship_transfer(transfer=t)
+
+    assert snapshot() == before
+    assert level_of(variant, store) is None
 
 
 def test_receive_transfer_in_full(transfer, variant, other_variant, warehouse, store, staff_user):
@@ -1093,10 +1144,10 @@ def test_the_database_refuses_raw_updates_and_deletes_of_movements(movement, sql
 
 
 def test_variant_and_location_of_movements_are_protected(movement, variant, store):
-    from django.db.models import ProtectedError
-
     with pytest.raises(ProtectedError):
         variant.delete()
+    with pytest.raises(ProtectedError):
+        store.delete()
     assert StockMovement.objects.filter(pk=movement.pk).exists()
 
 
