@@ -10,9 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -273,21 +275,42 @@ def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel,
         "channel": channel,
         "expires": expires_at,
     }
-    connection.ensure_connection()
-    # The raw psycopg connection shares Django's transaction state (autocommit or atomic).
-    row = connection.connection.execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.connection is None:
+        db.ensure_connection()
+    # A server-side-binding cursor on Django's own connection (same transaction state), so the
+    # statement is prepared once per connection instead of re-rendered with literals each call.
+    cursor = getattr(db, "_omni_reserve_cursor", None)
+    if cursor is None or cursor.connection is not db.connection or cursor.closed:
+        cursor = db._omni_reserve_cursor = psycopg.Cursor(db.connection)
+    row = cursor.execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
     if row is None:
         return None
-    return Reservation(
-        pk=row[0],
+    return _loaded_reservation(
+        id=row[0],
         variant_id=variant_id,
         location_id=location_id,
         quantity=quantity,
+        status=ReservationStatus.ACTIVE,
         owner=owner,
         channel=channel,
         expires_at=expires_at,
         created_at=row[1],
+        closed_at=None,
     )
+
+
+def _loaded_reservation(**values) -> Reservation:
+    """A Reservation as if loaded from the database, without Model.__init__'s cost (hot path).
+
+    ``values`` must name every concrete field; ``refresh_from_db`` and ``save`` work as usual.
+    """
+    reservation = Reservation.__new__(Reservation)
+    reservation.__dict__.update(values)
+    reservation._state = ModelState()
+    reservation._state.adding = False
+    reservation._state.db = DEFAULT_DB_ALIAS
+    return reservation
 
 
 def reserve(
@@ -314,7 +337,7 @@ def reserve(
         merged[(line.location_id, line.variant_id)] += _check_quantity(line.quantity)
     if ttl is not None:
         expires_at = timezone.now() + ttl
-    if len(merged) == 1 and connection.vendor == "postgresql":
+    if len(merged) == 1 and connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
         (((location_id, variant_id), quantity),) = merged.items()
         reservation = _reserve_one_statement(
             location_id, variant_id, quantity, owner=owner, channel=channel, expires_at=expires_at
