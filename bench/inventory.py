@@ -138,7 +138,7 @@ def prepare_rows():
 
     with connection.cursor() as cur:
         cur.execute("UPDATE inventory_stocklevel SET reserved = 0 WHERE reserved <> 0")
-        cur.execute("DELETE FROM inventory_reservation")
+        cur.execute("TRUNCATE inventory_reservation")
         cur.execute(
             "SELECT s.id, s.variant_id, s.location_id FROM inventory_stocklevel s "
             "JOIN inventory_location l ON l.id = s.location_id WHERE l.kind = 'store' "
