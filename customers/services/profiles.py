@@ -546,8 +546,9 @@ def set_consent(
     return consent
 
 
-def confirmation_token(consent: Consent) -> str:
-    return signing.dumps({"consent": consent.pk}, salt=CONFIRM_SALT)
+def confirmation_token(consent: Consent, email: str | None = None) -> str:
+    """Signed link token: the pending consent and the address the link was sent to."""
+    return signing.dumps({"consent": consent.pk, "email": email}, salt=CONFIRM_SALT)
 
 
 def _send_confirmation(consent_id: int) -> None:
@@ -562,7 +563,7 @@ def _send_confirmation(consent_id: int) -> None:
     )
     if not email:
         return
-    link = f"{settings.OMNI_PUBLIC_URL}/consent/confirm/{confirmation_token(consent)}/"
+    link = f"{settings.OMNI_PUBLIC_URL}/consent/confirm/{confirmation_token(consent, email)}/"
     send_mail(
         _("Confirm your subscription"),
         _("Please confirm that you want our news by e-mail: %(link)s") % {"link": link},
@@ -590,9 +591,15 @@ def confirm_consent(*, token: str, evidence: dict | None = None) -> Consent:
         return latest  # clicking twice changes nothing
     if latest.pk != pending.pk:
         raise InvalidIdentifier(_("A newer choice replaced this request."))
-    Identity.objects.filter(customer=pending.customer, kind=IdentityKind.EMAIL).update(
-        verified=True
+    # Clicking the link proves the address it was sent to (unless someone else holds it verified).
+    email = data.get("email")
+    taken = Identity.objects.filter(kind=IdentityKind.EMAIL, value=email, verified=True).exclude(
+        customer=pending.customer
     )
+    if email and not taken.exists():
+        Identity.objects.filter(
+            customer=pending.customer, kind=IdentityKind.EMAIL, value=email
+        ).update(verified=True)
     return set_consent(
         customer=pending.customer,
         channel=pending.channel,

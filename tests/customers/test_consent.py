@@ -120,7 +120,7 @@ def test_web_email_opt_in_is_pending_until_confirmed(
     mail = mailoutbox[0]
     assert mail.to == [EMAIL]
     token = _token_from(mail)
-    assert token == services.confirmation_token(pending)
+    assert token == services.confirmation_token(pending, EMAIL)
 
     confirmed = services.confirm_consent(token=token, evidence={"ip": "10.0.0.9"})
 
@@ -223,3 +223,44 @@ def test_no_consent_for_a_dead_profile(ana):
     with pytest.raises(CustomerNotLive):
         _set(ana)
     assert not Consent.objects.exists()
+
+
+def test_confirmation_link_page_confirms_on_post_only(client, make_customer):
+    from customers.models import Consent
+    from customers.services import confirmation_token, set_consent
+
+    customer = make_customer(email="news@example.com", verified=False)
+    pending = set_consent(
+        customer=customer, channel="email", purpose="marketing", granted=True, source="web_form"
+    )
+    url = f"/consent/confirm/{confirmation_token(pending)}/"
+
+    page = client.get(url)  # a mail scanner prefetching the link changes nothing
+    assert page.status_code == 200
+    assert Consent.objects.filter(customer=customer).count() == 1
+
+    done = client.post(url)
+    assert done.status_code == 200
+    latest = Consent.objects.filter(customer=customer).order_by("-pk").first()
+    assert (latest.state, latest.source) == ("granted", "email_confirmation")
+
+    bad = client.post("/consent/confirm/not-a-token/")
+    assert bad.status_code == 400
+
+
+def test_confirming_does_not_steal_an_address_verified_by_someone_else(make_customer):
+    from customers.models import Identity
+    from customers.services import confirm_consent, confirmation_token, set_consent
+
+    owner = make_customer(email="shared@example.com", verified=True)
+    other = make_customer(anonymous_id="dev-x")
+    Identity.objects.create(customer=other, kind="email", value="shared@example.com", source="web")
+    pending = set_consent(
+        customer=other, channel="email", purpose="marketing", granted=True, source="web_form"
+    )
+
+    confirmed = confirm_consent(token=confirmation_token(pending, "shared@example.com"))
+
+    assert confirmed.state == "granted"
+    assert not Identity.objects.get(customer=other, kind="email").verified
+    assert Identity.objects.get(customer=owner, kind="email").verified
