@@ -382,11 +382,21 @@ class ReservationStatus(models.TextChoices):
 class Reservation(models.Model):
     """Units held for a cart or an order at one location until consumed, released or expired."""
 
+    # Few indexes on purpose: every hold inserts a row here (see BENCHMARKS.md). The composite
+    # (location, variant) index serves both foreign keys' look-ups by location.
     variant = models.ForeignKey(
-        Variant, verbose_name=_("variant"), related_name="reservations", on_delete=models.PROTECT
+        Variant,
+        verbose_name=_("variant"),
+        related_name="reservations",
+        on_delete=models.PROTECT,
+        db_index=False,
     )
     location = models.ForeignKey(
-        Location, verbose_name=_("location"), related_name="reservations", on_delete=models.PROTECT
+        Location,
+        verbose_name=_("location"),
+        related_name="reservations",
+        on_delete=models.PROTECT,
+        db_index=False,
     )
     quantity = models.PositiveIntegerField(_("quantity"))
     status = models.CharField(
@@ -395,9 +405,7 @@ class Reservation(models.Model):
         choices=ReservationStatus.choices,
         default=ReservationStatus.ACTIVE,
     )
-    owner = models.CharField(
-        _("owner"), max_length=100, db_index=True, help_text=_("cart:42 or order:A1B2…")
-    )
+    owner = models.CharField(_("owner"), max_length=100, help_text=_("cart:42 or order:A1B2…"))
     channel = models.CharField(_("channel"), max_length=20, default="online")
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -413,6 +421,8 @@ class Reservation(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["owner"], name="inventory_res_owner_idx"),
+            models.Index(fields=["location", "variant"], name="inventory_res_loc_var_idx"),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status="active", expires_at__isnull=False),
