@@ -5,33 +5,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0005_stock_role_permissions'),
+        ("inventory", "0005_stock_role_permissions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reservation',
-            name='location',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='reservations', to='inventory.location', verbose_name='location'),
+            model_name="reservation",
+            name="location",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reservations",
+                to="inventory.location",
+                verbose_name="location",
+            ),
         ),
         migrations.AlterField(
-            model_name='reservation',
-            name='owner',
-            field=models.CharField(help_text='cart:42 or order:A1B2…', max_length=100, verbose_name='owner'),
+            model_name="reservation",
+            name="owner",
+            field=models.CharField(
+                help_text="cart:42 or order:A1B2…", max_length=100, verbose_name="owner"
+            ),
         ),
         migrations.AlterField(
-            model_name='reservation',
-            name='variant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='reservations', to='inventory.variant', verbose_name='variant'),
+            model_name="reservation",
+            name="variant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reservations",
+                to="inventory.variant",
+                verbose_name="variant",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reservation',
-            index=models.Index(fields=['owner'], name='inventory_res_owner_idx'),
+            model_name="reservation",
+            index=models.Index(fields=["owner"], name="inventory_res_owner_idx"),
         ),
         migrations.AddIndex(
-            model_name='reservation',
-            index=models.Index(fields=['location', 'variant'], name='inventory_res_loc_var_idx'),
+            model_name="reservation",
+            index=models.Index(fields=["location", "variant"], name="inventory_res_loc_var_idx"),
         ),
     ]
