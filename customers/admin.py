@@ -24,6 +24,7 @@ from customers.models import (
     MergeReview,
     ReviewStatus,
 )
+from omni.admin_mixins import ReadOnlyAdminMixin
 from omni.exceptions import DomainError
 
 
@@ -38,20 +39,11 @@ class ConsentForm(forms.Form):
     wording_version = forms.CharField(label=_("Wording version"), max_length=40, required=False)
 
 
-class IdentityInline(admin.TabularInline):
+class IdentityInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Identity
     extra = 0
     fields = ["kind", "value", "verified", "source", "last_seen_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Customer)
@@ -276,25 +268,14 @@ class MergeReviewAdmin(admin.ModelAdmin):
         messages.success(request, _("%(n)s review(s) decided.") % {"n": done})
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Merge)
-class MergeAdmin(ReadOnly):
+class MergeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "survivor", "absorbed", "cause", "acting_user"]
     list_select_related = ["survivor", "absorbed", "acting_user"]
 
 
 @admin.register(Erasure)
-class ErasureAdmin(ReadOnly):
+class ErasureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "customer", "acting_user", "reason"]
     list_select_related = ["customer", "acting_user"]
 

@@ -25,6 +25,7 @@ from inventory.models import (
     Variant,
 )
 from inventory.selectors import locations_for_user, stock_levels_for_user, with_availability
+from omni.admin_mixins import DomainErrorsAsMessagesMixin, ReadOnlyAdminMixin
 from omni.exceptions import DomainError
 
 
@@ -159,17 +160,6 @@ class ScopedLocationFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(location_id=self.value())
         return queryset
-
-
-class DomainErrorsAsMessagesMixin:
-    """A domain error raised while saving rolls the change back and shows as an error message."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(StockLevel)
@@ -319,17 +309,6 @@ class StockLevelAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
             "line_count": len(plan),
         }
         return TemplateResponse(request, "admin/inventory/stocklevel/replenishment.html", context)
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StockMovement)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from omni.admin_mixins import ReadOnlyAdminMixin
 from omni.models import IdempotencyKey, User
 
 
@@ -32,13 +33,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["scope", "key", "status_code", "created_at"]
     search_fields = ["key", "scope"]
     readonly_fields = ["scope", "key", "fingerprint", "status_code", "response", "created_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
