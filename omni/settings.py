@@ -205,6 +205,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Swagger UI assets are served from our own static files, not from a CDN.
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentChannelEnum": "customers.models.ConsentChannel",
+        "TouchpointChannelEnum": "customers.models.Channel",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

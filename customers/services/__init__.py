@@ -16,6 +16,7 @@ from customers.services.profiles import (
     has_consent,
     identify,
     merge_customers,
+    record_customer_event,
     reject_review,
     set_consent,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "identify",
     "merge_customers",
     "recompute_traits",
+    "record_customer_event",
     "record_events",
     "reject_review",
     "set_consent",

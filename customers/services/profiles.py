@@ -727,3 +727,25 @@ def _email_verified(user) -> bool:
     from allauth.account.models import EmailAddress
 
     return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+@transaction.atomic
+def record_customer_event(
+    *, customer: Customer, type: str, channel: str, properties: dict | None = None, name=""
+) -> Event:
+    """A touchpoint another app saw for a known profile (cart changes, orders, pickups)."""
+    from customers.models import EventType
+    from customers.traits import apply_event_increments
+
+    if type not in EventType.values or channel not in Channel.values:
+        raise InvalidIdentifier(_("Unknown event type or channel."))
+    event = Event.objects.create(
+        customer=customer,
+        channel=channel,
+        type=type,
+        name=name,
+        properties=properties or {},
+        occurred_at=timezone.now(),
+    )
+    apply_event_increments([event])
+    return event

@@ -27,4 +27,5 @@ urlpatterns = [
     path("", api_root, name="root"),
     path("", include("inventory.api.urls")),
     path("", include("customers.api.urls")),
+    path("", include("orders.api.urls")),
 ]
