@@ -90,3 +90,121 @@ class CartLine(models.Model):
 
     def __str__(self):
         return f"{self.quantity} × {self.variant_id}"
+
+
+class PromotionKind(models.TextChoices):
+    PERCENTAGE = "percentage", _("Percentage off")
+    FIXED_AMOUNT = "fixed_amount", _("Fixed amount off")
+    FREE_SHIPPING = "free_shipping", _("Free shipping")
+
+
+class Promotion(models.Model):
+    """A price rule, redeemable with its coupon codes in every channel it allows."""
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=PromotionKind.choices)
+    value = models.DecimalField(
+        _("value"),
+        max_digits=10,
+        decimal_places=2,
+        default=0,
+        help_text=_("Percent (0–100) or euros off; ignored for free shipping."),
+    )
+    min_basket = models.DecimalField(
+        _("minimum basket"), max_digits=10, decimal_places=2, default=0
+    )
+    categories = models.ManyToManyField(
+        "inventory.Category", verbose_name=_("eligible categories"), blank=True, related_name="+"
+    )
+    products = models.ManyToManyField(
+        "inventory.Product", verbose_name=_("eligible products"), blank=True, related_name="+"
+    )
+    channels = models.JSONField(
+        _("valid channels"), default=list, blank=True, help_text=_("Empty: every channel.")
+    )
+    starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    max_uses = models.PositiveIntegerField(_("uses allowed in all"), null=True, blank=True)
+    max_uses_per_customer = models.PositiveIntegerField(
+        _("uses allowed per customer"), null=True, blank=True
+    )
+    times_used = models.PositiveIntegerField(_("times used"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("promotion")
+        verbose_name_plural = _("promotions")
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(value__gte=0) & Q(min_basket__gte=0),
+                name="orders_promotion_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="percentage") | Q(value__lte=100),
+                name="orders_promotion_percentage_le_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(times_used__lte=models.F("max_uses")),
+                name="orders_promotion_uses_within_limit",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Coupon(models.Model):
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), related_name="coupons", on_delete=models.PROTECT
+    )
+    code = models.CharField(_("code"), max_length=40, unique=True, help_text=_("Upper case."))
+    single_use = models.BooleanField(_("single use"), default=False)
+    used = models.BooleanField(_("used"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        ordering = ["-pk"]
+
+    def __str__(self):
+        return self.code
+
+
+class CouponRedemption(models.Model):
+    coupon = models.ForeignKey(
+        Coupon, verbose_name=_("coupon"), related_name="redemptions", on_delete=models.PROTECT
+    )
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), related_name="redemptions", on_delete=models.PROTECT
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    reference = models.CharField(_("reference"), max_length=100)
+    discount = models.DecimalField(_("discount"), max_digits=10, decimal_places=2)
+    single_use = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon redemption")
+        verbose_name_plural = _("coupon redemptions")
+        ordering = ["-pk"]
+        constraints = [
+            # A single-use code is redeemed at most once, whatever the channel (invariant 5).
+            models.UniqueConstraint(
+                fields=["coupon"],
+                condition=Q(single_use=True),
+                name="orders_single_use_coupon_once",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.coupon} → {self.reference}"

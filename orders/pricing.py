@@ -1,0 +1,157 @@
+"""Promotions and coupons: checking a code and redeeming it (pricing lives in orders).
+
+Money is Decimal in euros; a discount is rounded half-up to the cent and never exceeds the
+eligible lines' total. Locks: a redemption locks the coupon row, then the promotion row (after
+any cart/order row the caller holds), so concurrent redemptions in every channel serialise.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from inventory.models import Category, Variant
+from inventory.selectors import category_with_descendants
+from omni.exceptions import Conflict, DomainError
+from orders.models import Coupon, CouponRedemption, Promotion, PromotionKind
+
+CENT = Decimal("0.01")
+
+
+class CouponInvalid(DomainError):
+    code = "coupon_invalid"
+
+
+class CouponUsedUp(Conflict):
+    code = "coupon_used_up"
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    variant: Variant
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class Discount:
+    coupon: Coupon
+    amount: Decimal
+    free_shipping: bool
+
+
+def normalise_code(code: str) -> str:
+    return "".join((code or "").split()).upper()
+
+
+def _eligible_total(promotion: Promotion, lines: list[PricedLine]) -> Decimal:
+    category_ids = set(promotion.categories.values_list("pk", flat=True))
+    product_ids = set(promotion.products.values_list("pk", flat=True))
+    if not category_ids and not product_ids:
+        return sum((line.total for line in lines), Decimal("0"))
+    if category_ids:
+        category_ids = category_with_descendants(Category.objects.filter(pk__in=category_ids))
+    return sum(
+        (
+            line.total
+            for line in lines
+            if line.variant.product_id in product_ids
+            or line.variant.product.category_id in category_ids
+        ),
+        Decimal("0"),
+    )
+
+
+def check_coupon(
+    *, code: str, lines: list[PricedLine], channel: str, customer=None, now=None
+) -> Discount:
+    """What the code is worth for this basket, or CouponInvalid/CouponUsedUp saying why."""
+    now = now or timezone.now()
+    coupon = Coupon.objects.select_related("promotion").filter(code=normalise_code(code)).first()
+    if coupon is None:
+        raise CouponInvalid(_("Unknown coupon code."), fields={"code": [_("Unknown.")]})
+    promotion = coupon.promotion
+    if not promotion.active:
+        raise CouponInvalid(_("This promotion has ended."), fields={"code": [_("Inactive.")]})
+    if (promotion.starts_at and now < promotion.starts_at) or (
+        promotion.ends_at and now >= promotion.ends_at
+    ):
+        raise CouponInvalid(
+            _("This coupon is not valid at this time."), fields={"code": [_("Expired.")]}
+        )
+    if promotion.channels and channel not in promotion.channels:
+        raise CouponInvalid(
+            _("This coupon is not valid in this channel."), fields={"code": [_("Wrong channel.")]}
+        )
+    if coupon.single_use and coupon.used:
+        raise CouponUsedUp(_("This coupon was already used."), fields={"code": [_("Used.")]})
+    if promotion.max_uses is not None and promotion.times_used >= promotion.max_uses:
+        raise CouponUsedUp(_("This promotion is used up."), fields={"code": [_("Used up.")]})
+    if customer is not None and promotion.max_uses_per_customer is not None:
+        used = CouponRedemption.objects.filter(promotion=promotion, customer=customer).count()
+        if used >= promotion.max_uses_per_customer:
+            raise CouponUsedUp(
+                _("You have already used this promotion."), fields={"code": [_("Used.")]}
+            )
+    basket = sum((line.total for line in lines), Decimal("0"))
+    if basket < promotion.min_basket:
+        raise CouponInvalid(
+            _("This coupon needs a basket of at least %(amount)s €.")
+            % {"amount": promotion.min_basket},
+            fields={"code": [_("Basket too small.")]},
+        )
+    eligible = _eligible_total(promotion, lines)
+    if promotion.kind == PromotionKind.FREE_SHIPPING:
+        return Discount(coupon=coupon, amount=Decimal("0.00"), free_shipping=True)
+    if eligible <= 0:
+        raise CouponInvalid(
+            _("No product in the basket is eligible."), fields={"code": [_("Not eligible.")]}
+        )
+    if promotion.kind == PromotionKind.PERCENTAGE:
+        amount = eligible * promotion.value / Decimal("100")
+    else:
+        amount = promotion.value
+    amount = min(amount, eligible).quantize(CENT, rounding=ROUND_HALF_UP)
+    return Discount(coupon=coupon, amount=amount, free_shipping=False)
+
+
+@transaction.atomic
+def redeem_coupon(
+    *, code: str, lines: list[PricedLine], channel: str, reference: str, customer=None
+) -> CouponRedemption:
+    """Redeem a code for an order (online or at the counter): at most once if single-use,
+    within the promotion's limits, whatever the concurrency."""
+    coupon = Coupon.objects.select_for_update().filter(code=normalise_code(code)).first()
+    if coupon is None:
+        raise CouponInvalid(_("Unknown coupon code."), fields={"code": [_("Unknown.")]})
+    Promotion.objects.select_for_update().get(pk=coupon.promotion_id)
+    discount = check_coupon(code=code, lines=lines, channel=channel, customer=customer)
+    updated = Promotion.objects.filter(
+        Q(max_uses__isnull=True) | Q(times_used__lt=F("max_uses")), pk=coupon.promotion_id
+    ).update(times_used=F("times_used") + 1)
+    if not updated:
+        raise CouponUsedUp(_("This promotion is used up."), fields={"code": [_("Used up.")]})
+    if coupon.single_use:
+        Coupon.objects.filter(pk=coupon.pk).update(used=True)
+    try:
+        with transaction.atomic():
+            return CouponRedemption.objects.create(
+                coupon=coupon,
+                promotion_id=coupon.promotion_id,
+                customer=customer,
+                channel=channel,
+                reference=reference,
+                discount=discount.amount,
+                single_use=coupon.single_use,
+            )
+    except IntegrityError:  # the database's last word on single use
+        raise CouponUsedUp(
+            _("This coupon was already used."), fields={"code": [_("Used.")]}
+        ) from None
