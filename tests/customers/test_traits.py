@@ -214,3 +214,16 @@ def test_incremental_and_rebuilt_figures_agree():
     rebuilt = {pk: figures(traits_of(pk)) for pk in ids}
     assert rebuilt == incremental
     assert [incremental[pk]["orders_count"] for pk in ids] == [1, 2, 3]
+
+
+def test_nightly_beat_task_rebuilds_traits(settings, make_customer):
+    from customers.models import CustomerTraits
+    from customers.tasks import recompute_all_traits
+
+    entry = settings.CELERY_BEAT_SCHEDULE["customers-recompute-traits"]
+    assert entry["task"] == "customers.tasks.recompute_all_traits"
+    customer = make_customer(email="night@example.com")
+    CustomerTraits.objects.filter(customer=customer).delete()
+
+    assert recompute_all_traits.delay().get() >= 1
+    assert CustomerTraits.objects.filter(customer=customer).exists()
