@@ -36,7 +36,9 @@ from inventory.models import (
     ReservationStatus,
     StockLevel,
     StockMovement,
+    TransferLine,
     TransferRoute,
+    TransferStatus,
     Variant,
 )
 
@@ -111,19 +113,21 @@ def _expired_holds(now=None):
     The beat task releases them within a minute; until then reads add them back, so an expired
     hold stops blocking availability at its expiry time exactly.
     """
-    holds = (
+    return _row_sum(
         Reservation.objects.filter(
             variant_id=OuterRef("variant_id"),
             location_id=OuterRef("location_id"),
             status=ReservationStatus.ACTIVE,
             expires_at__lte=now or Now(),
-        )
-        .order_by()
-        .values("variant_id")
-        .annotate(total=Sum("quantity"))
-        .values("total")
+        ),
+        "quantity",
     )
-    return Coalesce(Subquery(holds, output_field=IntegerField()), Value(0))
+
+
+def _row_sum(rows: QuerySet, field_name: str):
+    """Sum of ``field_name`` over ``rows`` (correlated to the outer stock row), 0 if none."""
+    total = rows.order_by().values("variant_id").annotate(total=Sum(field_name)).values("total")
+    return Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
 
 
 def with_availability(levels: QuerySet[StockLevel], now=None) -> QuerySet[StockLevel]:
@@ -175,19 +179,11 @@ def stock_levels_for_user(user) -> QuerySet[StockLevel]:
 
 def ledger_mismatches() -> QuerySet[StockLevel]:
     """Stock rows whose on_hand is not the sum of their ledger movements (one query)."""
-    total = (
-        StockMovement.objects.filter(
-            variant_id=OuterRef("variant_id"), location_id=OuterRef("location_id")
-        )
-        .order_by()
-        .values("variant_id")
-        .annotate(total=Sum("delta"))
-        .values("total")
+    movements = StockMovement.objects.filter(
+        variant_id=OuterRef("variant_id"), location_id=OuterRef("location_id")
     )
     return (
-        StockLevel.objects.annotate(
-            ledger_total=Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
-        )
+        StockLevel.objects.annotate(ledger_total=_row_sum(movements, "delta"))
         .exclude(on_hand=F("ledger_total"))
         .select_related("variant", "location")
         .order_by("location_id", "variant_id")
@@ -437,20 +433,12 @@ class ReplenishmentLine:
 
 def _draft_quantities(field_name: str):
     """Units already on draft transfers into (or out of) a stock row."""
-    from inventory.models import TransferLine, TransferStatus
-
-    lines = (
-        TransferLine.objects.filter(
-            transfer__status=TransferStatus.DRAFT,
-            variant_id=OuterRef("variant_id"),
-            **{f"transfer__{field_name}_id": OuterRef("location_id")},
-        )
-        .order_by()
-        .values("variant_id")
-        .annotate(total=Sum("quantity"))
-        .values("total")
+    lines = TransferLine.objects.filter(
+        transfer__status=TransferStatus.DRAFT,
+        variant_id=OuterRef("variant_id"),
+        **{f"transfer__{field_name}_id": OuterRef("location_id")},
     )
-    return Coalesce(Subquery(lines, output_field=IntegerField()), Value(0))
+    return _row_sum(lines, "quantity")
 
 
 def replenishment_plan(

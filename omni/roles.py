@@ -56,3 +56,13 @@ def revoke(apps, grants: dict[str, list[str]]) -> None:
             group.permissions.remove(
                 *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
             )
+
+
+def grant_operation(grants: dict[str, list[str]]):
+    """The migration operation that grants (and, reversed, revokes) ``grants``."""
+    from django.db import migrations
+
+    return migrations.RunPython(
+        lambda apps, schema_editor: grant(apps, grants),
+        lambda apps, schema_editor: revoke(apps, grants),
+    )

@@ -73,10 +73,15 @@ def check_coupon(
     *, code: str, lines: list[PricedLine], channel: str, customer=None, now=None
 ) -> Discount:
     """What the code is worth for this basket, or CouponInvalid/CouponUsedUp saying why."""
-    now = now or timezone.now()
     coupon = Coupon.objects.select_related("promotion").filter(code=normalise_code(code)).first()
     if coupon is None:
         raise CouponInvalid(_("Unknown coupon code."), fields={"code": [_("Unknown.")]})
+    return _evaluate(coupon, lines=lines, channel=channel, customer=customer, now=now)
+
+
+def _evaluate(coupon: Coupon, *, lines, channel, customer, now=None) -> Discount:
+    """The rules of the coupon's promotion applied to one basket."""
+    now = now or timezone.now()
     promotion = coupon.promotion
     if not promotion.active:
         raise CouponInvalid(_("This promotion has ended."), fields={"code": [_("Inactive.")]})
@@ -131,8 +136,9 @@ def redeem_coupon(
     coupon = Coupon.objects.select_for_update().filter(code=normalise_code(code)).first()
     if coupon is None:
         raise CouponInvalid(_("Unknown coupon code."), fields={"code": [_("Unknown.")]})
-    Promotion.objects.select_for_update().get(pk=coupon.promotion_id)
-    discount = check_coupon(code=code, lines=lines, channel=channel, customer=customer)
+    # The locked promotion row: its counters are read under the lock.
+    coupon.promotion = Promotion.objects.select_for_update().get(pk=coupon.promotion_id)
+    discount = _evaluate(coupon, lines=lines, channel=channel, customer=customer)
     updated = Promotion.objects.filter(
         Q(max_uses__isnull=True) | Q(times_used__lt=F("max_uses")), pk=coupon.promotion_id
     ).update(times_used=F("times_used") + 1)

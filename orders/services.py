@@ -52,19 +52,19 @@ def _check(variant: Variant, quantity) -> int:
         )
     if quantity and not (variant.active and variant.product.active):
         raise InvalidCartLine(_("This product is not for sale."), fields={"sku": [variant.sku]})
-    if quantity and pooled_availability([variant.pk])[variant.pk] < quantity:
-        raise NotEnoughToSell(
-            _("Only %(n)s units of %(sku)s can be sold online now.")
-            % {"n": pooled_availability([variant.pk])[variant.pk], "sku": variant.sku},
-            fields={"quantity": [_("Too many.")]},
-        )
+    if quantity:
+        sellable = pooled_availability([variant.pk])[variant.pk]
+        if sellable < quantity:
+            raise NotEnoughToSell(
+                _("Only %(n)s units of %(sku)s can be sold online now.")
+                % {"n": sellable, "sku": variant.sku},
+                fields={"quantity": [_("Too many.")]},
+            )
     return quantity
 
 
-@transaction.atomic
-def set_line_quantity(*, cart: Cart, variant: Variant, quantity: int, channel: str) -> Cart:
-    """Set a line's quantity (0 removes it); the change is recorded as a cart_updated event."""
-    cart = _locked(cart)
+def _set_line(cart: Cart, variant: Variant, quantity: int, channel: str) -> Cart:
+    """On a locked open cart: set the line and record the cart_updated touchpoint."""
     quantity = _check(variant, quantity)
     if quantity == 0:
         CartLine.objects.filter(cart=cart, variant=variant).delete()
@@ -83,6 +83,12 @@ def set_line_quantity(*, cart: Cart, variant: Variant, quantity: int, channel: s
 
 
 @transaction.atomic
+def set_line_quantity(*, cart: Cart, variant: Variant, quantity: int, channel: str) -> Cart:
+    """Set a line's quantity (0 removes it); the change is recorded as a cart_updated event."""
+    return _set_line(_locked(cart), variant, quantity, channel)
+
+
+@transaction.atomic
 def add_to_cart(*, cart: Cart, variant: Variant, quantity: int, channel: str) -> Cart:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
         raise InvalidCartLine(
@@ -95,9 +101,7 @@ def add_to_cart(*, cart: Cart, variant: Variant, quantity: int, channel: str) ->
         .first()
         or 0
     )
-    return set_line_quantity(
-        cart=cart, variant=variant, quantity=current + quantity, channel=channel
-    )
+    return _set_line(cart, variant, current + quantity, channel)
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from omni.roles import BACKOFFICE_ADMIN, MARKETER, STORE_MANAGER, grant, model_perms, revoke
+from omni.roles import BACKOFFICE_ADMIN, MARKETER, STORE_MANAGER, grant_operation, model_perms
 
 GRANTS = {
     STORE_MANAGER: ["campaigns.view_campaign"],
@@ -15,8 +15,4 @@ class Migration(migrations.Migration):
         ("omni", "0002_roles"),
     ]
 
-    operations = [
-        migrations.RunPython(
-            lambda apps, _: grant(apps, GRANTS), lambda apps, _: revoke(apps, GRANTS)
-        )
-    ]
+    operations = [grant_operation(GRANTS)]

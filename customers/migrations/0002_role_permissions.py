@@ -5,9 +5,8 @@ from omni.roles import (
     MARKETER,
     STORE_MANAGER,
     STORE_STAFF,
-    grant,
+    grant_operation,
     model_perms,
-    revoke,
 )
 
 COUNTER = [
@@ -56,8 +55,4 @@ class Migration(migrations.Migration):
         ("omni", "0002_roles"),
     ]
 
-    operations = [
-        migrations.RunPython(
-            lambda apps, _: grant(apps, GRANTS), lambda apps, _: revoke(apps, GRANTS)
-        )
-    ]
+    operations = [grant_operation(GRANTS)]

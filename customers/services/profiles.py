@@ -285,14 +285,13 @@ def _attach(customer: Customer, idents: Sequence[Identifier], source: str) -> No
     counts: dict[str, int] = {}
     for identity in existing.values():
         counts[identity.kind] = counts.get(identity.kind, 0) + 1
-    new = []
+    new, seen, now_verified = [], [], []
     for ident in idents:
         current = existing.get((ident.kind, ident.value))
         if current is not None:
-            updates = {"last_seen_at": now}
+            seen.append(current.pk)
             if ident.verified and not current.verified:
-                updates["verified"] = True
-            Identity.objects.filter(pk=current.pk).update(**updates)
+                now_verified.append(current.pk)
             continue
         if counts.get(ident.kind, 0) >= IDENTITY_LIMITS[ident.kind]:
             continue  # guard rail: never pile up identifiers of one kind on a profile
@@ -307,6 +306,10 @@ def _attach(customer: Customer, idents: Sequence[Identifier], source: str) -> No
                 last_seen_at=now,
             )
         )
+    if seen:
+        Identity.objects.filter(pk__in=seen).update(last_seen_at=now)
+    if now_verified:
+        Identity.objects.filter(pk__in=now_verified).update(verified=True)
     if new:
         Identity.objects.bulk_create(new)
     _refresh_anonymity(customer)

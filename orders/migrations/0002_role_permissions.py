@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from omni.roles import BACKOFFICE_ADMIN, MARKETER, STORE_MANAGER, STORE_STAFF, grant, revoke
+from omni.roles import BACKOFFICE_ADMIN, MARKETER, STORE_MANAGER, STORE_STAFF, grant_operation
 
 VIEW = ["orders.view_cart", "orders.view_cartline"]
 GRANTS = {STORE_STAFF: VIEW, STORE_MANAGER: VIEW, MARKETER: VIEW, BACKOFFICE_ADMIN: VIEW}
@@ -12,8 +12,4 @@ class Migration(migrations.Migration):
         ("omni", "0002_roles"),
     ]
 
-    operations = [
-        migrations.RunPython(
-            lambda apps, _: grant(apps, GRANTS), lambda apps, _: revoke(apps, GRANTS)
-        )
-    ]
+    operations = [grant_operation(GRANTS)]

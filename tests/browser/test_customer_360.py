@@ -1,10 +1,9 @@
 import pytest
-from django.contrib.auth.models import Group
 
 from customers import services
 from customers.models import Consent
-from omni.models import User
 from omni.roles import STORE_STAFF
+from tests.browser.helpers import make_staff, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -12,12 +11,9 @@ pytestmark = [
     pytest.mark.usefixtures("roles"),
 ]
 
-PASSWORD = "s3cret-Pass!"
-
 
 def test_counter_search_by_phone_opens_the_360_and_records_consent(page):
-    clerk = User.objects.create_user(email="tienda@example.com", password=PASSWORD, is_staff=True)
-    clerk.groups.add(Group.objects.get(name=STORE_STAFF))
+    clerk = make_staff("tienda@example.com", STORE_STAFF)
     ana = services.identify(
         identifiers=[("email", "ana@example.com", True), ("phone", "+34 600 111 222")],
         profile={"first_name": "Ana", "last_name": "Martín"},
@@ -37,11 +33,7 @@ def test_counter_search_by_phone_opens_the_360_and_records_consent(page):
     )
     page.set_viewport_size({"width": 1024, "height": 768})
 
-    page.goto("/accounts/login/?next=/admin/customers/customer/")
-    page.fill("input[name=login]", "tienda@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/customers/customer/")
+    sign_in(page, "tienda@example.com", start="/admin/customers/customer/")
 
     # The shopper says their number the way people do; the search normalises it.
     page.fill("#searchbar", "600 11 12 22")

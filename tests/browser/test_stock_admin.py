@@ -1,10 +1,9 @@
 import pytest
-from django.contrib.auth.models import Group
 
 from inventory import services
 from inventory.models import Location, LocationKind, StockLevel, StockMovement
-from omni.models import User
 from omni.roles import STORE_MANAGER, STORE_STAFF
+from tests.browser.helpers import make_staff, sign_in
 from tests.factories import VariantFactory
 
 pytestmark = [
@@ -12,24 +11,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("roles"),
 ]
-
-PASSWORD = "s3cret-Pass!"
-
-
-def _staff(email, role, locations=()):
-    user = User.objects.create_user(email=email, password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    for location in locations:
-        location.staff.add(user)
-    return user
-
-
-def _sign_in(page, email):
-    page.goto("/accounts/login/?next=/admin/")
-    page.fill("input[name=login]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
 
 
 def _store(code, name, lat, lon):
@@ -44,9 +25,9 @@ def test_dashboard_shows_stock_map_with_one_dot_per_location(page):
     variant = VariantFactory()
     services.receive_stock(variant=variant, location=madrid, quantity=8)
     services.receive_stock(variant=variant, location=canarias, quantity=2)
-    _staff("encargado@example.com", STORE_MANAGER)
+    make_staff("encargado@example.com", STORE_MANAGER)
 
-    _sign_in(page, "encargado@example.com")
+    sign_in(page, "encargado@example.com")
 
     dots = page.locator("#stock-map circle")
     assert dots.count() == 2
@@ -61,10 +42,10 @@ def test_store_staff_adjusts_stock_with_a_reason_from_the_tablet(page):
     variant = VariantFactory()
     services.receive_stock(variant=variant, location=store, quantity=5)
     level = StockLevel.objects.get(variant=variant, location=store)
-    user = _staff("tienda@example.com", STORE_STAFF, [store])
+    user = make_staff("tienda@example.com", STORE_STAFF, [store])
     page.set_viewport_size({"width": 1024, "height": 768})  # shop-floor tablet
 
-    _sign_in(page, "tienda@example.com")
+    sign_in(page, "tienda@example.com")
     page.goto(f"/admin/inventory/stocklevel/{level.pk}/change/")
     page.fill("input[name=adjust_by]", "-2")
     page.select_option("select[name=adjust_kind]", "write_off")
