@@ -107,11 +107,11 @@ def populate():
         cur.execute(
             """
             INSERT INTO inventory_location (kind, code, name, address, city, postal_code, country,
-                latitude, longitude, timezone, opening_hours, is_pickup_point, ships_to_customers,
-                sells_online, active)
+                latitude, longitude, timezone, opening_hours, is_pickup_point, pickup_hold_days,
+                ships_to_customers, sells_online, active)
             SELECT CASE WHEN g <= 20 THEN 'warehouse' ELSE 'store' END, 'L' || g, 'Location ' || g,
                    '', '', '', 'ES', 36 + random() * 7.5, -9 + random() * 12, 'Europe/Madrid',
-                   '{}'::jsonb, g > 20, g <= 20, true, true
+                   '{}'::jsonb, g > 20, 7, g <= 20, true, true
             FROM generate_series(1, %s) g
             """,
             [LOCATIONS],

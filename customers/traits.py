@@ -10,7 +10,8 @@ from collections import Counter, defaultdict
 from decimal import Decimal, InvalidOperation
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Case, F, Max, Value, When
+from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 
 from customers.models import Customer, CustomerStatus, CustomerTraits, Event, EventType
@@ -244,17 +245,28 @@ def apply_event_increments(events) -> None:
                     last_seen_at=last_seen[pk], updated_at=timezone.now()
                 )
     for pk in sorted(orders):
-        traits = CustomerTraits.objects.select_for_update().get(pk=pk)
-        for event in orders[pk]:
-            total = _decimal((event.properties or {}).get("total")) or Decimal("0")
-            traits.orders_count += 1
-            traits.revenue += total
-            traits.first_order_at = min(filter(None, [traits.first_order_at, event.occurred_at]))
-            traits.last_order_at = max(filter(None, [traits.last_order_at, event.occurred_at]))
-            store = (event.properties or {}).get("store")
-            if store and not traits.preferred_store:
-                traits.preferred_store = str(store)[:20]
-        traits.average_order_value = (traits.revenue / traits.orders_count).quantize(
-            Decimal("0.01")
+        # One guarded UPDATE per customer (no read-modify-write): concurrent orders add up.
+        events = orders[pk]
+        count = len(events)
+        total = sum(
+            (_decimal((e.properties or {}).get("total")) or Decimal("0") for e in events),
+            Decimal("0"),
         )
-        traits.save()
+        first = min(e.occurred_at for e in events)
+        last = max(e.occurred_at for e in events)
+        store = next(
+            (str(e.properties["store"])[:20] for e in events if (e.properties or {}).get("store")),
+            "",
+        )
+        changes = {
+            "orders_count": F("orders_count") + count,
+            "revenue": F("revenue") + total,
+            "average_order_value": Round((F("revenue") + total) / (F("orders_count") + count), 2),
+            "first_order_at": Coalesce(Least(F("first_order_at"), Value(first)), Value(first)),
+            "last_order_at": Coalesce(Greatest(F("last_order_at"), Value(last)), Value(last)),
+        }
+        if store:
+            changes["preferred_store"] = Case(
+                When(preferred_store="", then=Value(store)), default=F("preferred_store")
+            )
+        CustomerTraits.objects.filter(pk=pk).update(**changes)

@@ -25,7 +25,7 @@ from inventory.models import (
     Variant,
 )
 from inventory.selectors import locations_for_user, stock_levels_for_user, with_availability
-from omni.admin_mixins import DomainErrorsAsMessagesMixin, ReadOnlyAdminMixin
+from omni.admin_mixins import DomainErrorsAsMessagesMixin, ReadOnlyAdminMixin, run_on_each
 from omni.exceptions import DomainError
 
 
@@ -463,17 +463,13 @@ class TransferAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
     def _run(self, request, queryset, action, verb, *, end):
         """Ship from / receive into only the user's own locations."""
         scope = set(locations_for_user(request.user).values_list("pk", flat=True))
-        done = 0
-        for transfer in queryset.order_by("pk"):
+
+        def act(transfer):
             if getattr(transfer, end) not in scope:
-                messages.error(request, f"{transfer}: " + _("not one of your locations."))
-                continue
-            try:
-                action(transfer=transfer, acting_user=request.user)
-            except DomainError as exc:
-                messages.error(request, f"{transfer}: {exc.message}")
-            else:
-                done += 1
+                raise InvalidTransferState(_("not one of your locations."))
+            action(transfer=transfer, acting_user=request.user)
+
+        done = run_on_each(request, queryset.order_by("pk"), act)
         if done:
             messages.success(request, _("%(n)s transfer(s) %(verb)s.") % {"n": done, "verb": verb})
 

@@ -34,3 +34,9 @@ def reservations_for_update(ids: Iterable[int]):
 
 def transfer_for_update(pk: int) -> Transfer:
     return Transfer.objects.select_for_update(of=("self",)).get(pk=pk)
+
+
+def transfers_for_update(ids: Iterable[int]) -> list[Transfer]:
+    return list(
+        Transfer.objects.filter(pk__in=list(ids)).order_by("pk").select_for_update(of=("self",))
+    )

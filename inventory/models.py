@@ -199,6 +199,14 @@ class Location(models.Model):
         _("opening hours"), default=dict, blank=True, validators=[validate_opening_hours]
     )
     is_pickup_point = models.BooleanField(_("pickup point"), default=False)
+    pickup_hold_days = models.PositiveSmallIntegerField(
+        _("pickup hold (days)"),
+        default=7,
+        help_text=_(
+            "Days an order ready for pickup is kept; it expires at the end of the last day, "
+            "in the location's time zone."
+        ),
+    )
     ships_to_customers = models.BooleanField(_("ships to customers"), default=False)
     sells_online = models.BooleanField(_("sells online"), default=True)
     active = models.BooleanField(_("active"), default=True)
@@ -485,6 +493,15 @@ class Transfer(models.Model):
     reference = models.CharField(_("reference"), max_length=100, blank=True)
     note = models.TextField(_("note"), blank=True)
     expected_on = models.DateField(_("expected on"), null=True, blank=True)
+    holds_units = models.BooleanField(
+        _("holds its units"),
+        default=False,
+        editable=False,
+        help_text=_(
+            "The units are reserved for an order: held at the source until shipped and at the "
+            "destination once received."
+        ),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),

@@ -400,12 +400,17 @@ def _transfer_options(later, supply, now) -> list[PickupOption]:
             days = max(days, min(leads))
         if days is None:
             continue
-        ready_on = next_open_date(
-            loc["opening_hours"], loc["timezone"], _start_of_day(now, loc["timezone"], days)
-        )
+        ready_on = ready_after_transfer(loc["opening_hours"], loc["timezone"], days, now)
         options.append(_option(loc, dist, ready_on, now, True))
     options.sort(key=lambda o: (o.ready_on, o.distance_km))
     return options
+
+
+def ready_after_transfer(opening_hours: dict, tz_name: str, lead_days: int, now=None) -> date:
+    """The day a transfer shipped now makes units ready at a store: the store's first open day
+    from the start of (today + lead days), in its time zone. The finder and orders agree on it."""
+    now = now or timezone.now()
+    return next_open_date(opening_hours, tz_name, _start_of_day(now, tz_name, lead_days))
 
 
 def _start_of_day(now: datetime, tz_name: str, days_ahead: int) -> datetime:

@@ -41,6 +41,7 @@ from inventory.models import (
     TransferStatus,
     Variant,
 )
+from inventory.signals import transfer_received
 
 MAX_COUNTED = 1_000_000
 ONLINE = "online"
@@ -275,19 +276,82 @@ def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel,
         "channel": channel,
         "expires": expires_at,
     }
+    row = _fast_cursor().execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
+    if row is None:
+        return None
+    return _new_hold(row[0], location_id, variant_id, quantity, row[1], owner, channel, expires_at)
+
+
+# Several lines in one statement: lock the stock rows in (location, variant) order (the ORDER BY
+# sits below the row locks), hold every line only if every line has the units, insert the holds.
+_FAST_RESERVE_MANY_SQL = """
+WITH wanted AS (
+    SELECT * FROM unnest(%(locs)s::bigint[], %(vars)s::bigint[], %(qs)s::int[]) AS w(loc, var, q)
+), locked AS (
+    SELECT s.id, s.location_id, s.variant_id, w.q,
+           s.on_hand >= s.reserved + w.q
+                        + CASE WHEN %(online)s::bool THEN s.safety_stock ELSE 0 END AS enough
+      FROM inventory_stocklevel AS s
+      JOIN wanted AS w ON s.location_id = w.loc AND s.variant_id = w.var
+      JOIN inventory_location AS l ON l.id = s.location_id
+     WHERE l.active AND (l.sells_online OR NOT %(online)s::bool)
+     ORDER BY s.location_id, s.variant_id
+       FOR UPDATE OF s
+), verdict AS (
+    SELECT count(*) FILTER (WHERE enough) = %(n)s::int AS ok FROM locked
+), held AS (
+    UPDATE inventory_stocklevel AS s
+       SET reserved = s.reserved + locked.q, updated_at = now()
+      FROM locked, verdict
+     WHERE s.id = locked.id AND verdict.ok
+ RETURNING s.location_id, s.variant_id, locked.q
+)
+INSERT INTO inventory_reservation
+       (variant_id, location_id, quantity, status, owner, channel, expires_at, created_at)
+SELECT held.variant_id, held.location_id, held.q, 'active', %(owner)s::text, %(channel)s::text,
+       %(expires)s::timestamptz, now()
+  FROM held
+ ORDER BY held.location_id, held.variant_id
+RETURNING id, location_id, variant_id, quantity, created_at
+"""
+
+
+def _reserve_many_statement(merged, *, owner, channel, expires_at):
+    """Every line in one SQL statement, all or nothing; None if a line is short (the general
+    path then releases overdue holds, retries and explains). PostgreSQL only."""
+    lines = sorted(merged.items())
+    params = {
+        "locs": [loc for (loc, _var), _q in lines],
+        "vars": [var for (_loc, var), _q in lines],
+        "qs": [q for _pair, q in lines],
+        "n": len(lines),
+        "online": channel == ONLINE,
+        "owner": owner,
+        "channel": channel,
+        "expires": expires_at,
+    }
+    rows = _fast_cursor().execute(_FAST_RESERVE_MANY_SQL, params, prepare=True).fetchall()
+    if len(rows) != len(lines):
+        return None
+    return [_new_hold(*row, owner, channel, expires_at) for row in rows]
+
+
+def _fast_cursor():
+    """A server-side-binding cursor on Django's own connection (same transaction state), so the
+    statements are prepared once per connection instead of re-rendered with literals each call."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.connection is None:
         db.ensure_connection()
-    # A server-side-binding cursor on Django's own connection (same transaction state), so the
-    # statement is prepared once per connection instead of re-rendered with literals each call.
     cursor = getattr(db, "_omni_reserve_cursor", None)
     if cursor is None or cursor.connection is not db.connection or cursor.closed:
         cursor = db._omni_reserve_cursor = psycopg.Cursor(db.connection)
-    row = cursor.execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
-    if row is None:
-        return None
+    return cursor
+
+
+def _new_hold(pk, location_id, variant_id, quantity, created_at, owner, channel, expires_at):
+    """The active Reservation a fast path just inserted (row: id, location, variant, units, time)."""
     return _loaded_reservation(
-        id=row[0],
+        id=pk,
         variant_id=variant_id,
         location_id=location_id,
         quantity=quantity,
@@ -295,7 +359,7 @@ def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel,
         owner=owner,
         channel=channel,
         expires_at=expires_at,
-        created_at=row[1],
+        created_at=created_at,
         closed_at=None,
     )
 
@@ -337,13 +401,25 @@ def reserve(
         merged[(line.location_id, line.variant_id)] += _check_quantity(line.quantity)
     if ttl is not None:
         expires_at = timezone.now() + ttl
-    if len(merged) == 1 and connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
-        (((location_id, variant_id), quantity),) = merged.items()
-        reservation = _reserve_one_statement(
-            location_id, variant_id, quantity, owner=owner, channel=channel, expires_at=expires_at
-        )
-        if reservation is not None:
-            return [reservation]
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        if len(merged) == 1:
+            (((location_id, variant_id), quantity),) = merged.items()
+            reservation = _reserve_one_statement(
+                location_id,
+                variant_id,
+                quantity,
+                owner=owner,
+                channel=channel,
+                expires_at=expires_at,
+            )
+            if reservation is not None:
+                return [reservation]
+        else:
+            reservations = _reserve_many_statement(
+                merged, owner=owner, channel=channel, expires_at=expires_at
+            )
+            if reservations is not None:
+                return reservations
     with transaction.atomic():
         return _reserve_lines(merged, owner=owner, channel=channel, expires_at=expires_at)
 
@@ -566,6 +642,8 @@ def ship_transfer(*, transfer: Transfer, acting_user=None) -> Transfer:
     _ensure_levels(pairs)
     levels = locks.stock_levels_for_update(pairs)
     reference = f"transfer:{transfer.pk}"
+    if transfer.holds_units:
+        _close_transfer_holds(transfer, levels, status=ReservationStatus.CONSUMED)
     for line in lines:
         _change_on_hand(
             levels[(transfer.source_id, line.variant_id)],
@@ -637,9 +715,27 @@ def receive_transfer(
         line.received_qty = got
         line.save(update_fields=["received_qty"])
         complete &= got == line.quantity
+        held = min(got, line.quantity)
+        if transfer.holds_units and held:
+            # The units arrived for an order: they stay held (by the transfer) until the order
+            # takes them over, so no other channel can sell them in between. Units delivered on
+            # top of what was sent are ordinary stock.
+            level.reserved += held
+            level.save(update_fields=["reserved", "updated_at"])
+            Reservation.objects.create(
+                variant_id=line.variant_id,
+                location_id=transfer.destination_id,
+                quantity=held,
+                owner=reference,
+                channel=COUNTER,
+            )
     transfer.status = TransferStatus.RECEIVED if complete else TransferStatus.PARTIALLY_RECEIVED
     transfer.received_at = timezone.now()
     transfer.save(update_fields=["status", "received_at"])
+    transfer_id = transfer.pk
+    transaction.on_commit(
+        lambda: transfer_received.send(sender=Transfer, transfer_id=transfer_id), robust=True
+    )
     return transfer
 
 
@@ -648,9 +744,83 @@ def cancel_transfer(*, transfer: Transfer) -> Transfer:
     transfer = locks.transfer_for_update(transfer.pk)
     if transfer.status != TransferStatus.DRAFT:
         raise InvalidTransferState(_("Only a draft transfer can be cancelled."))
+    if transfer.holds_units:
+        pairs = [
+            (transfer.source_id, v) for v in transfer.lines.values_list("variant_id", flat=True)
+        ]
+        _close_transfer_holds(
+            transfer, locks.stock_levels_for_update(pairs), status=ReservationStatus.RELEASED
+        )
     transfer.status = TransferStatus.CANCELLED
     transfer.save(update_fields=["status"])
     return transfer
+
+
+def _close_transfer_holds(transfer: Transfer, levels, *, status) -> None:
+    """Close the holds a transfer keeps at its source (levels: the locked source rows)."""
+    holds = list(
+        locks.reservations_for_update(
+            Reservation.objects.filter(
+                owner=f"transfer:{transfer.pk}",
+                location_id=transfer.source_id,
+                status=ReservationStatus.ACTIVE,
+            ).values_list("pk", flat=True)
+        )
+    )
+    for hold in holds:
+        level = levels[(hold.location_id, hold.variant_id)]
+        level.reserved -= hold.quantity
+        level.save(update_fields=["reserved", "updated_at"])
+    _close(holds, status=status, now=timezone.now())
+
+
+@transaction.atomic
+def hold_for_transfer(*, transfer: Transfer, reservation_ids: Iterable[int]) -> Transfer:
+    """Hand active reservations at the transfer's source over to the transfer (for an order).
+
+    The transfer then keeps the units held: at the source until it ships, at the destination
+    from the moment they are received until the order takes them (``take_over_holds``).
+    """
+    transfer = locks.transfer_for_update(transfer.pk)
+    if transfer.status != TransferStatus.DRAFT:
+        raise InvalidTransferState(_("Only a draft transfer can hold units."))
+    needed = dict(transfer.lines.values_list("variant_id", "quantity"))
+    holds = list(locks.reservations_for_update(reservation_ids))
+    held: dict[int, int] = defaultdict(int)
+    for hold in holds:
+        if hold.status != ReservationStatus.ACTIVE or hold.location_id != transfer.source_id:
+            raise ReservationNotActive(_("Only active holds at the source can travel."))
+        held[hold.variant_id] += hold.quantity
+    if dict(held) != needed:
+        raise InvalidQuantity(_("The holds do not match the transfer's lines."))
+    Reservation.objects.filter(pk__in=[h.pk for h in holds]).update(
+        owner=f"transfer:{transfer.pk}", expires_at=None
+    )
+    transfer.holds_units = True
+    transfer.save(update_fields=["holds_units"])
+    return transfer
+
+
+def take_over_holds(*, transfer_id: int, owner: str) -> dict[int, int]:
+    """Re-own the units a received transfer holds at its destination; {variant_id: units}.
+
+    Call inside the new owner's transaction (after locking the owner's row). Idempotent: a
+    second call finds nothing left to take.
+    """
+    holds = list(
+        locks.reservations_for_update(
+            Reservation.objects.filter(
+                owner=f"transfer:{transfer_id}",
+                status=ReservationStatus.ACTIVE,
+                location__transfers_in__pk=transfer_id,
+            ).values_list("pk", flat=True)
+        )
+    )
+    Reservation.objects.filter(pk__in=[h.pk for h in holds]).update(owner=owner)
+    taken: dict[int, int] = defaultdict(int)
+    for hold in holds:
+        taken[hold.variant_id] += hold.quantity
+    return dict(taken)
 
 
 # --- Settings on a stock row ------------------------------------------------------------------

@@ -28,3 +28,17 @@ class DomainErrorsAsMessagesMixin:
         except DomainError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def run_on_each(request, rows, action, *, label=str) -> int:
+    """Run ``action(row)`` on each row (an admin action over a selection); a domain error becomes
+    an error message naming the row and the others go on. Returns how many succeeded."""
+    done = 0
+    for row in rows:
+        try:
+            action(row)
+        except DomainError as exc:
+            messages.error(request, f"{label(row)}: {exc.message}")
+        else:
+            done += 1
+    return done

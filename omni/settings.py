@@ -236,11 +236,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inventory.tasks.expire_reservations",
         "schedule": 60.0,
     },
+    "orders-pickup-housekeeping": {
+        "task": "orders.tasks.pickup_housekeeping",
+        "schedule": crontab(minute="*/5"),
+    },
     "omni-purge-idempotency-keys": {
         "task": "omni.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17, hour=3),
     },
 }
+
+# Messages (e.g. a pickup code shown once) stay on the server, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # --- Omni -------------------------------------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48))
@@ -249,6 +256,21 @@ CONSENT_CONFIRM_MAX_AGE = env.int("CONSENT_CONFIRM_MAX_AGE", default=7 * 24 * 36
 EVENTS_BATCH_LIMIT = 500
 TRANSFER_DEFAULT_LEAD_DAYS = env.int("TRANSFER_DEFAULT_LEAD_DAYS", default=2)
 HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
+
+# Messages to people (omni.messaging): a backend per channel.
+MESSAGING_BACKENDS = {
+    "email": env("MESSAGING_EMAIL_BACKEND", default="omni.messaging.EmailBackend"),
+    "sms": env("MESSAGING_SMS_BACKEND", default="omni.messaging.ConsoleBackend"),
+    "push": env("MESSAGING_PUSH_BACKEND", default="omni.messaging.ConsoleBackend"),
+}
+
+# Orders. VAT per product tax class (Spain's rates, in percent); prices include VAT.
+VAT_RATES = {"standard": "21", "reduced": "10", "super_reduced": "4", "exempt": "0"}
+SHIPPING_FEE = env.str("SHIPPING_FEE", default="4.95")
+FREE_SHIPPING_FROM = env.str("FREE_SHIPPING_FROM", default="50.00")
+ORDERS_PAYMENT_PROVIDER = env("ORDERS_PAYMENT_PROVIDER", default="orders.payments.ManualProvider")
+PICKUP_CODE_MAX_ATTEMPTS = 5
+PICKUP_CODE_LOCKOUT = timedelta(minutes=15)
 
 LOGGING = {
     "version": 1,

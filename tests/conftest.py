@@ -38,3 +38,15 @@ def restore_roles():
 @pytest.fixture
 def roles(transactional_db):
     restore_roles()
+
+
+@pytest.fixture
+def outbox(settings):
+    """Every message omni.messaging sends (e-mail, SMS, push), in order."""
+    from omni.messaging import RecordingBackend
+
+    settings.MESSAGING_BACKENDS = dict.fromkeys(
+        ("email", "sms", "push"), "omni.messaging.RecordingBackend"
+    )
+    RecordingBackend.outbox = []
+    return RecordingBackend.outbox

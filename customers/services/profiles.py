@@ -732,7 +732,7 @@ def _email_verified(user) -> bool:
     return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def record_customer_event(
     *, customer: Customer, type: str, channel: str, properties: dict | None = None, name=""
 ) -> Event:

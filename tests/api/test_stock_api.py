@@ -556,7 +556,7 @@ def test_adjustment_below_reserved_is_409_and_writes_nothing(api, clerk, store, 
 
 @pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_retries_with_one_key_write_once():
+def test_concurrent_retries_with_one_key_write_once(roles):  # roles: permissions exist
     store = LocationFactory(code="sol-race")
     variant = VariantFactory(sku="RACE-1")
     # Direct permission, not a role Group: flushes between transactional tests drop the Groups.
