@@ -20,3 +20,49 @@ class NotEnoughToSell(Conflict):
 class CartNotFound(NotFound):
     code = "cart_not_found"
     default_message = _("No open cart with this token.")
+
+
+class EmptyCart(OrderError):
+    code = "empty_cart"
+    default_message = _("The cart is empty.")
+
+
+class InvalidCheckout(OrderError):
+    code = "invalid_checkout"
+    default_message = _("The order cannot be placed as given.")
+
+
+class NotAPickupPoint(OrderError):
+    code = "not_a_pickup_point"
+    default_message = _("This location is not a pickup point.")
+
+
+class InvalidOrderState(Conflict):
+    code = "invalid_order_state"
+    default_message = _("The order cannot do that in its current state.")
+
+
+class WrongPickupCode(OrderError):
+    code = "wrong_pickup_code"
+    default_message = _("The pickup code does not match.")
+
+
+class TooManyAttempts(OrderError):
+    code = "too_many_attempts"
+    status_code = 429
+    default_message = _("Too many wrong codes: try again later or check the shopper's identity.")
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+    default_message = _("No such order.")
+
+
+class InvalidReturn(OrderError):
+    code = "invalid_return"
+    default_message = _("This return is not possible.")
+
+
+class SignInRequired(Conflict):
+    code = "sign_in_required"
+    default_message = _("This e-mail or phone number has a saved cart: sign in to check out.")

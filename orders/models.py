@@ -1,10 +1,16 @@
-"""Carts (this step); orders, pickups, returns and coupons follow (issue 5)."""
+"""Carts, orders (pickup, shipping, counter), their history, returns, promotions and coupons.
+
+Money is Decimal in euros with two decimals. Prices are VAT-inclusive (as shelf prices in Spain);
+see ``orders/pricing.py`` for how discounts and VAT are rounded.
+"""
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from customers.models import Channel
 
@@ -208,3 +214,356 @@ class CouponRedemption(models.Model):
 
     def __str__(self):
         return f"{self.coupon} → {self.reference}"
+
+
+class Fulfilment(models.TextChoices):
+    PICKUP = "pickup", _("Pickup at a store")
+    SHIP = "ship", _("Ship to an address")
+    COUNTER = "counter", _("Taken at the counter")
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", _("Placed")
+    AWAITING_TRANSFER = "awaiting_transfer", _("Awaiting transfer")
+    READY = "ready", _("Ready for pickup")
+    COLLECTED = "collected", _("Collected")
+    SHIPPED = "shipped", _("Shipped")
+    COMPLETED = "completed", _("Completed")
+    EXPIRED = "expired", pgettext_lazy("order status", "Expired")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+OPEN_STATUSES = (OrderStatus.PLACED, OrderStatus.AWAITING_TRANSFER, OrderStatus.READY)
+
+
+class PaymentState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    PAID = "paid", _("Paid online")
+    PAY_AT_PICKUP = "pay_at_pickup", _("Pay at pickup")
+    REFUND_DUE = "refund_due", _("Refund due")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+    REFUNDED = "refunded", _("Refunded")
+
+
+def new_order_number() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "OM" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+class Order(models.Model):
+    number = models.CharField(
+        _("number"), max_length=20, unique=True, default=new_order_number, editable=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        related_name="orders",
+        on_delete=models.PROTECT,
+    )
+    cart = models.ForeignKey(
+        Cart,
+        verbose_name=_("cart"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    fulfilment = models.CharField(_("fulfilment"), max_length=10, choices=Fulfilment.choices)
+    location = models.ForeignKey(
+        "inventory.Location",
+        verbose_name=_("store"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text=_("The pickup store, or the store of a counter sale."),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED
+    )
+    payment_state = models.CharField(
+        _("payment"), max_length=20, choices=PaymentState.choices, default=PaymentState.PENDING
+    )
+    payment_provider = models.CharField(_("payment provider"), max_length=40, default="manual")
+    payment_reference = models.CharField(_("payment reference"), max_length=100, blank=True)
+    shipping_address = models.JSONField(_("shipping address"), default=dict, blank=True)
+    routing_reason = models.TextField(_("why these locations"), blank=True)
+    coupon = models.ForeignKey(
+        Coupon,
+        verbose_name=_("coupon"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
+    subtotal = models.DecimalField(_("subtotal"), max_digits=12, decimal_places=2)
+    discount_total = models.DecimalField(_("discount"), max_digits=12, decimal_places=2)
+    shipping_total = models.DecimalField(_("shipping"), max_digits=12, decimal_places=2)
+    tax_total = models.DecimalField(_("VAT included"), max_digits=12, decimal_places=2)
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+    refunded_total = models.DecimalField(_("refunded"), max_digits=12, decimal_places=2, default=0)
+    promised_on = models.DateField(_("promised for"), null=True, blank=True)
+    pickup_code_digest = models.CharField(max_length=64, blank=True, editable=False)
+    ready_at = models.DateTimeField(_("ready since"), null=True, blank=True)
+    hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(_("reminder sent"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    code_attempts = models.PositiveSmallIntegerField(_("wrong code attempts"), default=0)
+    code_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    external_reference = models.CharField(
+        _("external reference"),
+        max_length=100,
+        blank=True,
+        help_text=_("The order number on the marketplace or social shop."),
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("taken by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("placed"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-pk"]
+        permissions = [("sell_at_counter", _("Can sell at the counter"))]
+        indexes = [
+            models.Index(fields=["location", "status"], name="orders_order_desk"),
+            models.Index(fields=["customer", "-created_at"], name="orders_order_customer"),
+            models.Index(
+                fields=["hold_until"],
+                condition=Q(status="ready"),
+                name="orders_order_ready_hold",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="orders_order_idempotency_key",
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "external_reference"],
+                condition=~Q(external_reference=""),
+                name="orders_order_external_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=0) & Q(refunded_total__gte=0),
+                name="orders_order_money_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_total__lte=models.F("total")),
+                name="orders_order_refund_within_total",
+            ),
+            models.CheckConstraint(
+                condition=~Q(fulfilment__in=["pickup", "counter"]) | Q(location__isnull=False),
+                name="orders_order_pickup_has_store",
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def owner(self) -> str:
+        """The owner reference of the order's stock reservations (known before the row exists)."""
+        return f"order:{self.number}"
+
+
+class LineState(models.TextChoices):
+    ALLOCATED = "allocated", _("Allocated")
+    IN_TRANSFER = "in_transfer", _("Coming by transfer")
+    SHORT = "short", _("Short: re-allocate or refund")
+    REFUNDED = "refunded", pgettext_lazy("order line", "Refunded")
+    RELEASED = "released", _("Released: not collected")
+    FULFILLED = "fulfilled", _("Fulfilled")
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), related_name="lines", on_delete=models.CASCADE
+    )
+    variant = models.ForeignKey(
+        "inventory.Variant", verbose_name=_("variant"), related_name="+", on_delete=models.PROTECT
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("name"), max_length=255)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.DecimalField(_("unit price"), max_digits=10, decimal_places=2)
+    discount = models.DecimalField(_("discount"), max_digits=10, decimal_places=2, default=0)
+    tax_rate = models.DecimalField(_("VAT rate %"), max_digits=5, decimal_places=2)
+    tax = models.DecimalField(_("VAT included"), max_digits=10, decimal_places=2)
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+    location = models.ForeignKey(
+        "inventory.Location",
+        verbose_name=_("fulfilled from"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    transfer = models.ForeignKey(
+        "inventory.Transfer",
+        verbose_name=_("transfer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="order_lines",
+    )
+    state = models.CharField(
+        _("state"), max_length=12, choices=LineState.choices, default=LineState.ALLOCATED
+    )
+    returned_quantity = models.PositiveIntegerField(_("returned"), default=0)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="orders_orderline_quantity_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(returned_quantity__lte=models.F("quantity")),
+                name="orders_orderline_returned_le_quantity",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.sku}"
+
+
+class OrderEvent(models.Model):
+    """The order's history: every status change and action, with who and when."""
+
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), related_name="history", on_delete=models.CASCADE
+    )
+    status = models.CharField(_("status"), max_length=20, choices=OrderStatus.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order history entry")
+        verbose_name_plural = _("order history")
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.order_id}: {self.status}"
+
+
+class Refund(models.Model):
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), related_name="refunds", on_delete=models.PROTECT
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    reason = models.CharField(_("reason"), max_length=255)
+    provider_reference = models.CharField(_("provider reference"), max_length=100, blank=True)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="orders_refund_amount_gt_0")
+        ]
+
+    def __str__(self):
+        return f"{self.amount} € ({self.order_id})"
+
+
+class ReturnCondition(models.TextChoices):
+    RESELLABLE = "resellable", _("Resellable")
+    DAMAGED = "damaged", _("Damaged")
+
+
+class Return(models.Model):
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), related_name="returns", on_delete=models.PROTECT
+    )
+    location = models.ForeignKey(
+        "inventory.Location",
+        verbose_name=_("received at"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The store where it was handed in, or the warehouse that got the parcel."),
+    )
+    by_post = models.BooleanField(_("by post"), default=False)
+    received_at = models.DateTimeField(_("received"), null=True, blank=True)
+    idempotency_key = models.CharField(max_length=64, blank=True, editable=False)
+    refund = models.OneToOneField(
+        Refund, verbose_name=_("refund"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("return")
+        verbose_name_plural = _("returns")
+        ordering = ["-pk"]
+        constraints = [
+            # A double submit at the counter records (and refunds) the return once.
+            models.UniqueConstraint(
+                fields=["order", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="orders_return_idempotency_key",
+            )
+        ]
+
+    def __str__(self):
+        return f"R{self.pk} ({self.order_id})"
+
+
+class ReturnLine(models.Model):
+    rma = models.ForeignKey(
+        Return, verbose_name=_("return"), related_name="lines", on_delete=models.CASCADE
+    )
+    order_line = models.ForeignKey(
+        OrderLine, verbose_name=_("order line"), related_name="+", on_delete=models.PROTECT
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    condition = models.CharField(
+        _("condition"), max_length=12, choices=ReturnCondition.choices, blank=True
+    )
+    refund_amount = models.DecimalField(_("refund"), max_digits=10, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("return line")
+        verbose_name_plural = _("return lines")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="orders_returnline_quantity_gt_0"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.order_line_id}"

@@ -8,6 +8,7 @@ any cart/order row the caller holds), so concurrent redemptions in every channel
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -51,22 +52,23 @@ def normalise_code(code: str) -> str:
     return "".join((code or "").split()).upper()
 
 
-def _eligible_total(promotion: Promotion, lines: list[PricedLine]) -> Decimal:
+def _eligible_lines(promotion: Promotion, lines: list[PricedLine]) -> list[PricedLine]:
     category_ids = set(promotion.categories.values_list("pk", flat=True))
     product_ids = set(promotion.products.values_list("pk", flat=True))
     if not category_ids and not product_ids:
-        return sum((line.total for line in lines), Decimal("0"))
+        return list(lines)
     if category_ids:
         category_ids = category_with_descendants(Category.objects.filter(pk__in=category_ids))
-    return sum(
-        (
-            line.total
-            for line in lines
-            if line.variant.product_id in product_ids
-            or line.variant.product.category_id in category_ids
-        ),
-        Decimal("0"),
-    )
+    return [
+        line
+        for line in lines
+        if line.variant.product_id in product_ids
+        or line.variant.product.category_id in category_ids
+    ]
+
+
+def _eligible_total(promotion: Promotion, lines: list[PricedLine]) -> Decimal:
+    return sum((line.total for line in _eligible_lines(promotion, lines)), Decimal("0"))
 
 
 def check_coupon(
@@ -161,3 +163,91 @@ def redeem_coupon(
         raise CouponUsedUp(
             _("This coupon was already used."), fields={"code": [_("Used.")]}
         ) from None
+
+
+# --- Order totals -----------------------------------------------------------------------------
+#
+# Rounding (documented for accountants): prices include VAT. A coupon's discount is split over
+# the eligible lines in proportion to their totals, each share rounded half-up to the cent and
+# the remainder put on the largest line, so the shares add up to the discount exactly. A line's
+# VAT is extracted from its discounted total: total × rate / (100 + rate), rounded half-up to
+# the cent, per line (never per unit). Shipping carries the standard rate.
+
+
+@dataclass(frozen=True)
+class LineQuote:
+    line: PricedLine
+    discount: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    lines: list[LineQuote]
+    subtotal: Decimal
+    discount_total: Decimal
+    shipping_total: Decimal
+    tax_total: Decimal
+    total: Decimal
+
+
+def vat_rate(tax_class: str) -> Decimal:
+    return Decimal(settings.VAT_RATES.get(tax_class, settings.VAT_RATES["standard"]))
+
+
+def included_vat(gross: Decimal, rate: Decimal) -> Decimal:
+    return (gross * rate / (Decimal("100") + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def split_discount(amount: Decimal, lines: list[PricedLine]) -> dict[int, Decimal]:
+    """Shares of ``amount`` per line index, proportional to the lines' totals, exact to the cent."""
+    base = sum((line.total for line in lines), Decimal("0"))
+    if not amount or not base:
+        return {}
+    shares = {
+        i: (amount * line.total / base).quantize(CENT, rounding=ROUND_HALF_UP)
+        for i, line in enumerate(lines)
+    }
+    largest = max(range(len(lines)), key=lambda i: (lines[i].total, -i))
+    shares[largest] += amount - sum(shares.values())
+    return shares
+
+
+def quote(
+    lines: list[PricedLine], *, discount: Discount | None = None, ships: bool = False
+) -> Quote:
+    """Totals of an order: lines, discount, shipping and the VAT they include."""
+    shares: dict[int, Decimal] = {}
+    if discount is not None and discount.amount:
+        eligible = _eligible_lines(discount.coupon.promotion, lines)
+        eligible_shares = split_discount(discount.amount, eligible)
+        by_identity = {id(line): i for i, line in enumerate(lines)}
+        shares = {by_identity[id(eligible[i])]: amount for i, amount in eligible_shares.items()}
+    line_quotes = []
+    for i, line in enumerate(lines):
+        off = shares.get(i, Decimal("0.00"))
+        total = line.total - off
+        rate = vat_rate(line.variant.product.tax_class)
+        line_quotes.append(
+            LineQuote(
+                line=line, discount=off, tax_rate=rate, tax=included_vat(total, rate), total=total
+            )
+        )
+    subtotal = sum((line.total for line in lines), Decimal("0.00"))
+    discount_total = sum((lq.discount for lq in line_quotes), Decimal("0.00"))
+    shipping = Decimal("0.00")
+    free = discount is not None and discount.free_shipping
+    if ships and not free and subtotal - discount_total < Decimal(settings.FREE_SHIPPING_FROM):
+        shipping = Decimal(settings.SHIPPING_FEE)
+    tax = sum((lq.tax for lq in line_quotes), Decimal("0.00"))
+    tax += included_vat(shipping, vat_rate("standard"))
+    return Quote(
+        lines=line_quotes,
+        subtotal=subtotal,
+        discount_total=discount_total,
+        shipping_total=shipping,
+        tax_total=tax,
+        total=subtotal - discount_total + shipping,
+    )

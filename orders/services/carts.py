@@ -1,16 +1,17 @@
-"""Carts that follow the customer (this step). Orders, pickups and coupons come next (issue 5).
+"""Carts that follow the customer across devices and channels.
 
 Lock order (ARCHITECTURE invariant 2): cart rows first (by pk), then coupons, then stock rows.
 """
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers import services as customer_services
-from customers.models import Customer, EventType
+from customers.models import Channel, Customer, EventType
 from inventory.models import Variant
 from inventory.selectors import pooled_availability
-from orders.exceptions import InvalidCartLine, NotEnoughToSell
+from orders.exceptions import InvalidCartLine, NotEnoughToSell, SignInRequired
 from orders.models import Cart, CartLine, CartStatus
 
 MAX_LINE_QUANTITY = 99
@@ -34,13 +35,15 @@ def cart_for_device(*, anonymous_id: str, channel: str) -> Cart:
 
 
 def _locked(cart: Cart) -> Cart:
-    cart = Cart.objects.select_for_update().get(pk=cart.pk)
+    cart = Cart.objects.select_for_update(of=("self",)).select_related("customer").get(pk=cart.pk)
     if cart.status != CartStatus.OPEN:
         raise InvalidCartLine(_("This cart is no longer open."))
     return cart
 
 
-def _check(variant: Variant, quantity) -> int:
+def _check(variant: Variant, quantity, channel: str = "web") -> int:
+    """A line's quantity: a whole number within limits, of a product for sale and, for remote
+    channels, sellable online now (a counter cart is checked against the store at the sale)."""
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
         raise InvalidCartLine(
             _("The quantity must be a whole number, 0 or more."), fields={"quantity": ["≥ 0"]}
@@ -52,7 +55,7 @@ def _check(variant: Variant, quantity) -> int:
         )
     if quantity and not (variant.active and variant.product.active):
         raise InvalidCartLine(_("This product is not for sale."), fields={"sku": [variant.sku]})
-    if quantity:
+    if quantity and channel != Channel.STORE:
         sellable = pooled_availability([variant.pk])[variant.pk]
         if sellable < quantity:
             raise NotEnoughToSell(
@@ -63,16 +66,29 @@ def _check(variant: Variant, quantity) -> int:
     return quantity
 
 
-def _set_line(cart: Cart, variant: Variant, quantity: int, channel: str) -> Cart:
-    """On a locked open cart: set the line and record the cart_updated touchpoint."""
-    quantity = _check(variant, quantity)
-    if quantity == 0:
+_UPSERT_LINE_SQL = """
+INSERT INTO orders_cartline (cart_id, variant_id, quantity, added_at)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (cart_id, variant_id) DO UPDATE
+   SET quantity = CASE WHEN %s THEN orders_cartline.quantity + EXCLUDED.quantity
+                       ELSE EXCLUDED.quantity END
+RETURNING quantity
+"""
+
+
+def _write_line(cart: Cart, variant: Variant, quantity: int, *, add: bool, channel: str) -> Cart:
+    """On a locked open cart: write the line (one upsert), check the result, record the
+    cart_updated touchpoint. A line that breaks a rule raises and the caller's transaction rolls
+    the write back, so nothing is written."""
+    if quantity == 0 and not add:
         CartLine.objects.filter(cart=cart, variant=variant).delete()
     else:
-        CartLine.objects.update_or_create(
-            cart=cart, variant=variant, defaults={"quantity": quantity}
-        )
-    cart.save(update_fields=["updated_at"])
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT_LINE_SQL, [cart.pk, variant.pk, quantity, timezone.now(), add])
+            (quantity,) = cursor.fetchone()
+    if add:  # the line's new total is known only now
+        _check(variant, quantity, channel)
+    Cart.objects.filter(pk=cart.pk).update(updated_at=timezone.now())
     customer_services.record_customer_event(
         customer=cart.customer,
         type=EventType.CART_UPDATED,
@@ -85,7 +101,8 @@ def _set_line(cart: Cart, variant: Variant, quantity: int, channel: str) -> Cart
 @transaction.atomic
 def set_line_quantity(*, cart: Cart, variant: Variant, quantity: int, channel: str) -> Cart:
     """Set a line's quantity (0 removes it); the change is recorded as a cart_updated event."""
-    return _set_line(_locked(cart), variant, quantity, channel)
+    _check(variant, quantity, channel)
+    return _write_line(_locked(cart), variant, quantity, add=False, channel=channel)
 
 
 @transaction.atomic
@@ -94,14 +111,9 @@ def add_to_cart(*, cart: Cart, variant: Variant, quantity: int, channel: str) ->
         raise InvalidCartLine(
             _("The quantity must be a whole number above zero."), fields={"quantity": ["> 0"]}
         )
-    cart = _locked(cart)
-    current = (
-        CartLine.objects.filter(cart=cart, variant=variant)
-        .values_list("quantity", flat=True)
-        .first()
-        or 0
-    )
-    return _set_line(cart, variant, current + quantity, channel)
+    if quantity > MAX_LINE_QUANTITY:
+        _check(variant, quantity, channel)  # explains the limit before anything is written
+    return _write_line(_locked(cart), variant, quantity, add=True, channel=channel)
 
 
 @transaction.atomic
@@ -142,6 +154,14 @@ def claim_cart(*, cart: Cart, customer: Customer, channel: str) -> Cart:
     mine = open_cart(customer=customer, channel=channel)
     if cart.customer_id == customer.pk:
         return mine
+    device_profile = Customer.objects.get(pk=cart.customer_id)
+    if device_profile.is_anonymous and device_profile.is_live:
+        # The device's anonymous profile is this shopper: its timeline joins theirs, and the
+        # merge brings the cart along (customers_merged → move_carts_on_merge).
+        customer_services.merge_customers(
+            survivor=customer, absorbed=device_profile, cause=_("signed in on a device")
+        )
+        return Cart.objects.get(customer=customer, status=CartStatus.OPEN)
     return merge_carts(source=cart, target=mine)
 
 
@@ -157,3 +177,20 @@ def move_carts_on_merge(*, survivor: Customer, absorbed: Customer) -> None:
         return
     merge_carts(source=absorbed_open, target=survivor_open)
     Cart.objects.filter(pk=absorbed_open.pk).update(customer=survivor)
+
+
+def attach_guest_contact(*, cart: Cart, contact: list[tuple[str, str]]) -> Cart:
+    """A guest checking out gives an e-mail/phone (the pickup code goes there): attach it to the
+    cart's profile. If it belongs to a known profile, the cart's profile merges into it and the
+    cart may merge into that profile's open cart; a guest never orders lines they did not see, so
+    when the merge brought other lines along they are asked to sign in (call inside the
+    checkout's transaction: raising rolls the merge back too).
+    """
+    before = dict(cart.lines.values_list("variant_id", "quantity"))
+    customer_services.identify(identifiers=contact, customer=cart.customer, source=cart.channel)
+    cart = Cart.objects.get(pk=cart.pk)
+    if cart.status == CartStatus.MERGED and cart.merged_into_id:
+        cart = Cart.objects.get(pk=cart.merged_into_id)
+        if dict(cart.lines.values_list("variant_id", "quantity")) != before:
+            raise SignInRequired()
+    return cart

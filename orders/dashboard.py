@@ -1,0 +1,26 @@
+"""Admin dashboard panel: the pickup desk's queues for the user's stores, with a link to the desk."""
+
+from django.utils.translation import gettext as _
+
+from inventory.models import LocationKind
+from inventory.selectors import locations_for_user
+from orders.selectors import pickup_desk
+
+
+def panel(request):
+    user = request.user
+    if not user.has_perm("orders.view_order"):
+        return None
+    has_desk = (
+        locations_for_user(user)
+        .filter(kind=LocationKind.STORE, active=True, is_pickup_point=True)
+        .exists()
+    )
+    if not has_desk:
+        return None
+    return {
+        "id": "pickup-desk",
+        "title": _("Pickup desk"),
+        "template": "admin/orders/dashboard_desk.html",
+        **{name: queue.count() for name, queue in pickup_desk(user).items()},
+    }

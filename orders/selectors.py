@@ -1,0 +1,59 @@
+"""Reads for orders. Staff see the orders of the locations they may act on (the one scoping helper,
+``inventory.selectors.locations_for_user``): a pickup or counter order belongs to its store, a
+parcel to the locations it ships from."""
+
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from inventory.selectors import locations_for_user
+from orders.models import Fulfilment, LineState, Order, OrderLine, OrderStatus
+
+
+def orders_for_user(user) -> QuerySet[Order]:
+    """Every order the staff member may see and act on."""
+    if user is None or not user.is_authenticated:
+        return Order.objects.none()
+    if user.is_superuser or user.has_perm("inventory.act_on_all_locations"):
+        return Order.objects.all()
+    locations = locations_for_user(user)
+    ships_from = OrderLine.objects.filter(order=OuterRef("pk"), location__in=locations)
+    return Order.objects.filter(
+        Q(location__in=locations)
+        | Q(fulfilment=Fulfilment.SHIP, location__isnull=True) & Exists(ships_from)
+    )
+
+
+def shopper_orders(customer) -> QuerySet[Order]:
+    return Order.objects.filter(customer=customer).select_related("location")
+
+
+def pickup_desk(user, *, location=None, now: datetime | None = None) -> dict[str, QuerySet[Order]]:
+    """The pickup desk's three queues for the user's stores (or one of them).
+
+    ``to_pick``: placed pickup orders with every line at the store; ``ready``: waiting for the
+    shopper, soonest deadline first; ``overdue``: ready orders past their hold (the beat task
+    expires them within minutes); ``awaiting``: orders waiting for a transfer.
+    """
+    now = now or timezone.now()
+    orders = (
+        orders_for_user(user)
+        .filter(fulfilment=Fulfilment.PICKUP)
+        .select_related("customer", "location")
+    )
+    if location is not None:
+        orders = orders.filter(location=location)
+    waiting = OrderLine.objects.filter(
+        order=OuterRef("pk"), state__in=[LineState.IN_TRANSFER, LineState.SHORT]
+    )
+    return {
+        "to_pick": orders.filter(status=OrderStatus.PLACED)
+        .annotate(blocked=Exists(waiting))
+        .order_by("created_at"),
+        "ready": orders.filter(status=OrderStatus.READY, hold_until__gt=now).order_by("hold_until"),
+        "overdue": orders.filter(status=OrderStatus.READY, hold_until__lte=now).order_by(
+            "hold_until"
+        ),
+        "awaiting": orders.filter(status=OrderStatus.AWAITING_TRANSFER).order_by("promised_on"),
+    }
