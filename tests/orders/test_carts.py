@@ -134,3 +134,15 @@ def test_api_bad_line_input_is_a_4xx_with_fields(variant):
         assert field in response.json()["error"]["fields"]
     assert not CartLine.objects.exists()
     assert client.post("/api/v1/carts/", {}, format="json").status_code == 400
+
+
+def test_a_counter_cart_may_hold_units_not_sellable_online(variant):
+    from inventory.models import StockLevel
+
+    StockLevel.objects.filter(variant=variant).update(safety_stock=5)  # nothing online
+    web = services.cart_for_device(anonymous_id="w", channel="web")
+    with pytest.raises(NotEnoughToSell):
+        services.add_to_cart(cart=web, variant=variant, quantity=1, channel="web")
+    counter = services.cart_for_device(anonymous_id="till", channel="store")
+    services.add_to_cart(cart=counter, variant=variant, quantity=2, channel="store")
+    assert counter.lines.get().quantity == 2
