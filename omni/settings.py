@@ -100,6 +100,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Bind parameters on the server and prepare a statement once it has run five times on a
+    # connection (psycopg 3), so PostgreSQL stops parsing it again, and planning it again once
+    # a generic plan is as good. Behind a pooler in transaction mode (PgBouncer < 1.21), set
+    # DB_SERVER_SIDE_BINDING=False (which also turns preparing off).
+    if env.bool("DB_SERVER_SIDE_BINDING", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=5
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,98 @@
+"""omni.sql: the prepared-statement helpers give the same rows and instances as the ORM."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from customers.models import Customer, Event
+from inventory.models import Category, Product, Variant
+from omni import sql
+from orders.models import Cart, CartStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_insert_writes_rows_like_the_orm_and_returns_them_saved():
+    customer = Customer.objects.create()
+    before = timezone.now()
+    events = [
+        Event(
+            customer=customer,
+            channel="web",
+            type="page_viewed",
+            properties={"path": "/ñ", "n": [1, 2]},
+            occurred_at=before,
+        ),
+        Event(customer=customer, channel="store", type="order_placed", occurred_at=before),
+    ]
+
+    saved = sql.insert(events)
+
+    assert saved is events
+    assert [e.pk for e in events] == sorted(e.pk for e in events)
+    for event in events:
+        assert not event._state.adding
+        assert event.received_at >= before  # auto_now_add stamped, as save() does
+        assert _values(Event.objects.get(pk=event.pk)) == _values(event)
+    assert sql.insert([]) == []
+
+
+def test_get_reads_the_row_with_its_python_types_and_may_lock_it():
+    customer = Customer.objects.create(first_name="Ana")
+    cart = Cart.objects.create(customer=customer)
+
+    for lock in ("", "update", "no_key"):
+        got = sql.get(Cart, cart.pk, lock=lock)
+        assert _values(got) == _values(Cart.objects.get(pk=cart.pk))
+        assert got.created_at.tzinfo is not None
+    assert sql.get(Cart, 0) is None
+    assert sql.get(Customer, customer.pk).first_name == "Ana"
+    if connection.vendor == "postgresql":
+        assert "FOR NO KEY UPDATE" in sql._get_sql(Customer, "no_key", "postgresql")
+
+
+def test_update_saves_only_the_named_fields_and_stamps_auto_now():
+    customer = Customer.objects.create()
+    cart = Cart.objects.create(customer=customer)
+    stale = Cart.objects.get(pk=cart.pk)
+    Cart.objects.filter(pk=cart.pk).update(channel="app")  # another writer, another field
+
+    stale.status = CartStatus.CHECKED_OUT
+    stale.channel = "web"
+    sql.update(stale, ("status", "updated_at"))
+
+    fresh = Cart.objects.get(pk=cart.pk)
+    assert (fresh.status, fresh.channel) == (CartStatus.CHECKED_OUT, "app")
+    assert fresh.updated_at == stale.updated_at > cart.updated_at
+
+
+def test_from_row_reads_several_models_from_one_joined_row():
+    shoes = Category.objects.create(name="Shoes", slug="shoes")
+    gifts = Category.objects.create(name="Gifts", slug="gifts")
+    run = Product.objects.create(name="Run", slug="run", category=shoes)
+    card = Product.objects.create(name="Gift card", slug="card", category=gifts)
+    v1 = Variant.objects.create(product=run, sku="RUN-42", price=Decimal("59.90"))
+    v2 = Variant.objects.create(product=card, sku="GIFT", price=Decimal("10"))
+    query = (
+        f"SELECT {sql.select_list(Variant, 'v')}, {sql.select_list(Category, 'c')} "
+        "FROM inventory_variant v JOIN inventory_product p ON p.id = v.product_id "
+        "JOIN inventory_category c ON c.id = p.category_id WHERE v.id IN (%s, %s) "
+        "ORDER BY v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, [v1.pk, v2.pk])
+        rows = cursor.fetchall()
+
+    for row, variant, category in zip(rows, (v1, v2), (shoes, gifts), strict=True):
+        got, i = sql.from_row(Variant, row)
+        assert _values(got) == _values(Variant.objects.get(pk=variant.pk))
+        assert model_to_dict(got) == model_to_dict(variant)
+        assert _values(sql.from_row(Category, row, i)[0]) == _values(category)
+    assert sql.from_row(Variant, rows[0])[0].price == Decimal("59.90")
