@@ -244,11 +244,21 @@ class StockLevel(models.Model):
     ``on_hand`` only changes through ``inventory.services``, which write a StockMovement each time.
     """
 
+    # No index of their own: (variant, location) is unique and (location, variant) is indexed,
+    # so each updated or inserted stock row writes three index entries, not five.
     variant = models.ForeignKey(
-        Variant, verbose_name=_("variant"), related_name="stock_levels", on_delete=models.PROTECT
+        Variant,
+        verbose_name=_("variant"),
+        related_name="stock_levels",
+        on_delete=models.PROTECT,
+        db_index=False,
     )
     location = models.ForeignKey(
-        Location, verbose_name=_("location"), related_name="stock_levels", on_delete=models.PROTECT
+        Location,
+        verbose_name=_("location"),
+        related_name="stock_levels",
+        on_delete=models.PROTECT,
+        db_index=False,
     )
     on_hand = models.IntegerField(_("on hand"), default=0)
     reserved = models.IntegerField(_("reserved"), default=0)

@@ -37,8 +37,8 @@ class Cart(models.Model):
         on_delete=models.PROTECT,
     )
     token = models.CharField(
-        _("token"), max_length=64, unique=True, default=new_cart_token, editable=False
-    )
+        _("token"), max_length=64, default=new_cart_token, editable=False
+    )  # unique: orders_cart_token_uniq (a constraint, so no LIKE twin index)
     channel = models.CharField(
         _("started in"), max_length=20, choices=Channel.choices, default=Channel.WEB
     )
@@ -52,6 +52,7 @@ class Cart(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # orders_cart_merged_into, partial
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -66,7 +67,15 @@ class Cart(models.Model):
                 fields=["customer"],
                 condition=Q(status="open"),
                 name="orders_cart_one_open_per_customer",
-            )
+            ),
+            models.UniqueConstraint(fields=["token"], name="orders_cart_token_uniq"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["merged_into"],
+                condition=Q(merged_into__isnull=False),
+                name="orders_cart_merged_into",
+            ),
         ]
 
     def __str__(self):
@@ -251,14 +260,16 @@ def new_order_number() -> str:
 
 
 class Order(models.Model):
-    number = models.CharField(
-        _("number"), max_length=20, unique=True, default=new_order_number, editable=False
-    )
+    # Each index is written by every checkout, so none is redundant: the number is unique by a
+    # constraint (no LIKE twin), customer and store lead composite indexes, and the rarely set
+    # foreign keys (coupon, taken by) have partial indexes.
+    number = models.CharField(_("number"), max_length=20, default=new_order_number, editable=False)
     customer = models.ForeignKey(
         "customers.Customer",
         verbose_name=_("customer"),
         related_name="orders",
         on_delete=models.PROTECT,
+        db_index=False,
     )
     cart = models.ForeignKey(
         Cart,
@@ -278,6 +289,7 @@ class Order(models.Model):
         on_delete=models.PROTECT,
         related_name="orders",
         help_text=_("The pickup store, or the store of a counter sale."),
+        db_index=False,
     )
     status = models.CharField(
         _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED
@@ -296,6 +308,7 @@ class Order(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="orders",
+        db_index=False,
     )
     subtotal = models.DecimalField(_("subtotal"), max_digits=12, decimal_places=2)
     discount_total = models.DecimalField(_("discount"), max_digits=12, decimal_places=2)
@@ -325,6 +338,7 @@ class Order(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(_("placed"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -342,8 +356,17 @@ class Order(models.Model):
                 condition=Q(status="ready"),
                 name="orders_order_ready_hold",
             ),
+            models.Index(
+                fields=["coupon"], condition=Q(coupon__isnull=False), name="orders_order_coupon"
+            ),
+            models.Index(
+                fields=["created_by"],
+                condition=Q(created_by__isnull=False),
+                name="orders_order_created_by",
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["number"], name="orders_order_number_uniq"),
             models.UniqueConstraint(
                 fields=["customer", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
@@ -414,6 +437,7 @@ class OrderLine(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="order_lines",
+        db_index=False,  # orders_line_transfer, partial: most lines come from the shelf
     )
     state = models.CharField(
         _("state"), max_length=12, choices=LineState.choices, default=LineState.ALLOCATED
@@ -424,6 +448,13 @@ class OrderLine(models.Model):
         verbose_name = _("order line")
         verbose_name_plural = _("order lines")
         ordering = ["pk"]
+        indexes = [
+            models.Index(
+                fields=["transfer"],
+                condition=Q(transfer__isnull=False),
+                name="orders_line_transfer",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(quantity__gt=0), name="orders_orderline_quantity_gt_0"
@@ -453,6 +484,7 @@ class OrderEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # orders_event_acting_user, partial: checkouts have no acting user
     )
     at = models.DateTimeField(_("time"), auto_now_add=True)
 
@@ -460,6 +492,13 @@ class OrderEvent(models.Model):
         verbose_name = _("order history entry")
         verbose_name_plural = _("order history")
         ordering = ["at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["acting_user"],
+                condition=Q(acting_user__isnull=False),
+                name="orders_event_acting_user",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.order_id}: {self.status}"
