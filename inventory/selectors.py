@@ -173,6 +173,30 @@ def pooled_availability(variant_ids: list[int], now=None) -> dict[int, int]:
     return result
 
 
+def pooled_availability_up_to(variant_id: int, quantity: int, now=None) -> int:
+    """Units of a variant sellable online, pooled — counted only until ``quantity`` is reached.
+
+    The result is at least ``quantity`` when that many can be sold, else the exact pooled total
+    (as ``pooled_availability``). Every stock row that can sell holds at least one unit, so the
+    first ``quantity`` such rows settle it: a cart line reads a handful of rows, not the
+    variant's row in every store.
+    """
+    if quantity <= 0:
+        return 0
+    units = (
+        with_availability(
+            StockLevel.objects.filter(
+                variant_id=variant_id, location__sells_online=True, location__active=True
+            ),
+            now,
+        )
+        .filter(sellable__gt=0)
+        .order_by()
+        .values_list("sellable", flat=True)[:quantity]
+    )
+    return sum(units)
+
+
 def stock_levels_for_user(user) -> QuerySet[StockLevel]:
     return StockLevel.objects.filter(location__in=locations_for_user(user))
 

@@ -9,12 +9,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F
-from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,6 +41,7 @@ from inventory.models import (
     Variant,
 )
 from inventory.signals import transfer_received
+from omni import sql as fast_sql
 
 MAX_COUNTED = 1_000_000
 ONLINE = "online"
@@ -276,7 +276,7 @@ def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel,
         "channel": channel,
         "expires": expires_at,
     }
-    row = _fast_cursor().execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
+    row = fast_sql.cursor().execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
     if row is None:
         return None
     return _new_hold(row[0], location_id, variant_id, quantity, row[1], owner, channel, expires_at)
@@ -285,8 +285,8 @@ def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel,
 # Several lines in one statement: lock the stock rows in (location, variant) order (the ORDER BY
 # sits below the row locks), hold every line only if every line has the units, insert the holds.
 _FAST_RESERVE_MANY_SQL = """
-WITH wanted AS (
-    SELECT * FROM unnest(%(locs)s::bigint[], %(vars)s::bigint[], %(qs)s::int[]) AS w(loc, var, q)
+WITH wanted (loc, var, q) AS (
+    VALUES {rows}
 ), locked AS (
     SELECT s.id, s.location_id, s.variant_id, w.q,
            s.on_hand >= s.reserved + w.q
@@ -316,65 +316,52 @@ RETURNING id, location_id, variant_id, quantity, created_at
 """
 
 
+@cache
+def _reserve_many_sql(n: int) -> str:
+    """The statement for n lines. A VALUES row per line, not unnest() of arrays: the planner
+    then estimates a prepared statement's generic plan as well as a custom one and keeps it,
+    instead of planning again on every call."""
+    rows = ", ".join(f"(%(l{i})s::bigint, %(v{i})s::bigint, %(q{i})s::int)" for i in range(n))
+    return _FAST_RESERVE_MANY_SQL.replace("{rows}", rows)
+
+
 def _reserve_many_statement(merged, *, owner, channel, expires_at):
     """Every line in one SQL statement, all or nothing; None if a line is short (the general
     path then releases overdue holds, retries and explains). PostgreSQL only."""
     lines = sorted(merged.items())
     params = {
-        "locs": [loc for (loc, _var), _q in lines],
-        "vars": [var for (_loc, var), _q in lines],
-        "qs": [q for _pair, q in lines],
         "n": len(lines),
         "online": channel == ONLINE,
         "owner": owner,
         "channel": channel,
         "expires": expires_at,
     }
-    rows = _fast_cursor().execute(_FAST_RESERVE_MANY_SQL, params, prepare=True).fetchall()
+    for i, ((loc, var), q) in enumerate(lines):
+        params.update({f"l{i}": loc, f"v{i}": var, f"q{i}": q})
+    sql = _reserve_many_sql(len(lines))
+    rows = fast_sql.cursor().execute(sql, params, prepare=True).fetchall()
     if len(rows) != len(lines):
         return None
     return [_new_hold(*row, owner, channel, expires_at) for row in rows]
 
 
-def _fast_cursor():
-    """A server-side-binding cursor on Django's own connection (same transaction state), so the
-    statements are prepared once per connection instead of re-rendered with literals each call."""
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.connection is None:
-        db.ensure_connection()
-    cursor = getattr(db, "_omni_reserve_cursor", None)
-    if cursor is None or cursor.connection is not db.connection or cursor.closed:
-        cursor = db._omni_reserve_cursor = psycopg.Cursor(db.connection)
-    return cursor
-
-
 def _new_hold(pk, location_id, variant_id, quantity, created_at, owner, channel, expires_at):
     """The active Reservation a fast path just inserted (row: id, location, variant, units, time)."""
-    return _loaded_reservation(
-        id=pk,
-        variant_id=variant_id,
-        location_id=location_id,
-        quantity=quantity,
-        status=ReservationStatus.ACTIVE,
-        owner=owner,
-        channel=channel,
-        expires_at=expires_at,
-        created_at=created_at,
-        closed_at=None,
+    return fast_sql.loaded(
+        Reservation,
+        {
+            "id": pk,
+            "variant_id": variant_id,
+            "location_id": location_id,
+            "quantity": quantity,
+            "status": ReservationStatus.ACTIVE,
+            "owner": owner,
+            "channel": channel,
+            "expires_at": expires_at,
+            "created_at": created_at,
+            "closed_at": None,
+        },
     )
-
-
-def _loaded_reservation(**values) -> Reservation:
-    """A Reservation as if loaded from the database, without Model.__init__'s cost (hot path).
-
-    ``values`` must name every concrete field; ``refresh_from_db`` and ``save`` work as usual.
-    """
-    reservation = Reservation.__new__(Reservation)
-    reservation.__dict__.update(values)
-    reservation._state = ModelState()
-    reservation._state.adding = False
-    reservation._state.db = DEFAULT_DB_ALIAS
-    return reservation
 
 
 def reserve(

@@ -131,6 +131,35 @@ def test_pooled_availability_of_50_variants_in_one_query(
     assert pooled[variants[49].pk] == 49 - 24 - 1 + 98
 
 
+def test_pooled_availability_up_to_a_quantity_stops_counting_once_it_is_reached(
+    variant, store, other_store, offline_store, warehouse, django_assert_num_queries
+):
+    """Exact when short (a cart's error message says how many), at least the quantity when
+    there is enough; overdue holds count as free, as in every availability read."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for location, quantity in ((store, 5), (other_store, 2), (offline_store, 100), (warehouse, 3)):
+        receive(variant, location, quantity)
+    services.set_stock_parameters(variant=variant, location=other_store, safety_stock=4)
+    services.reserve(lines=[line(variant, warehouse, 2)], owner="cart:1", ttl=timedelta(minutes=5))
+    total = selectors.pooled_availability([variant.pk])[variant.pk]
+    assert total == 5 + 0 + 1
+
+    for quantity in range(0, 10):
+        with django_assert_num_queries(1 if quantity > 0 else 0):
+            counted = selectors.pooled_availability_up_to(variant.pk, quantity)
+        if quantity <= total:
+            assert counted >= quantity
+        else:
+            assert counted == total
+    # The hold is overdue: its two units are sellable again at once.
+    later = timezone.now() + timedelta(minutes=6)
+    assert selectors.pooled_availability_up_to(variant.pk, 99, now=later) == total + 2
+    assert selectors.pooled_availability_up_to(VariantFactory().pk, 1) == 0
+
+
 def test_pooled_availability_reports_zero_for_variants_without_stock(variant, store):
     receive(variant, store, 4)
     bare = VariantFactory()
