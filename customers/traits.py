@@ -218,46 +218,22 @@ def apply_event_increments(events) -> None:
         if event.type == EventType.ORDER_PLACED:
             orders[event.customer_id].append(event)
     ids = sorted(last_seen)
+    figures = {pk: _order_figures(orders[pk]) for pk in orders}
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO customers_customertraits AS t
-                       (customer_id, orders_count, revenue, average_order_value, last_seen_at,
-                        preferred_channel, preferred_store, favourite_categories, updated_at)
-                SELECT v.customer_id, 0, 0, 0, v.seen, '', '', '[]'::jsonb, now()
-                  FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(customer_id, seen)
-                ON CONFLICT (customer_id) DO UPDATE
-                   SET last_seen_at = GREATEST(coalesce(t.last_seen_at, EXCLUDED.last_seen_at),
-                                               EXCLUDED.last_seen_at),
-                       updated_at = now()
-                """,
-                [ids, [last_seen[pk] for pk in ids]],
+        _apply_increments_postgresql(ids, last_seen, figures)
+        return
+    CustomerTraits.objects.bulk_create(
+        [CustomerTraits(customer_id=pk) for pk in ids], ignore_conflicts=True
+    )
+    for pk in ids:
+        current = CustomerTraits.objects.filter(pk=pk).aggregate(m=Max("last_seen_at"))["m"]
+        if current is None or current < last_seen[pk]:
+            CustomerTraits.objects.filter(pk=pk).update(
+                last_seen_at=last_seen[pk], updated_at=timezone.now()
             )
-    else:
-        CustomerTraits.objects.bulk_create(
-            [CustomerTraits(customer_id=pk) for pk in ids], ignore_conflicts=True
-        )
-        for pk in ids:
-            current = CustomerTraits.objects.filter(pk=pk).aggregate(m=Max("last_seen_at"))["m"]
-            if current is None or current < last_seen[pk]:
-                CustomerTraits.objects.filter(pk=pk).update(
-                    last_seen_at=last_seen[pk], updated_at=timezone.now()
-                )
-    for pk in sorted(orders):
+    for pk in sorted(figures):
         # One guarded UPDATE per customer (no read-modify-write): concurrent orders add up.
-        events = orders[pk]
-        count = len(events)
-        total = sum(
-            (_decimal((e.properties or {}).get("total")) or Decimal("0") for e in events),
-            Decimal("0"),
-        )
-        first = min(e.occurred_at for e in events)
-        last = max(e.occurred_at for e in events)
-        store = next(
-            (str(e.properties["store"])[:20] for e in events if (e.properties or {}).get("store")),
-            "",
-        )
+        count, total, first, last, store = figures[pk]
         changes = {
             "orders_count": F("orders_count") + count,
             "revenue": F("revenue") + total,
@@ -270,3 +246,70 @@ def apply_event_increments(events) -> None:
                 When(preferred_store="", then=Value(store)), default=F("preferred_store")
             )
         CustomerTraits.objects.filter(pk=pk).update(**changes)
+
+
+def _order_figures(events) -> tuple:
+    """(orders, revenue, first, last, store) of a customer's new order events."""
+    total = sum(
+        (_decimal((e.properties or {}).get("total")) or Decimal("0") for e in events),
+        Decimal("0"),
+    )
+    store = next(
+        (str(e.properties["store"])[:20] for e in events if (e.properties or {}).get("store")),
+        "",
+    )
+    return (
+        len(events),
+        total,
+        min(e.occurred_at for e in events),
+        max(e.occurred_at for e in events),
+        store,
+    )
+
+
+# Every customer of the batch in one statement, rows in customer order (no deadlock between
+# batches): last seen for all; for those with new orders, the counters added in place (no
+# read-modify-write, so concurrent orders add up), the average recomputed from the new sums.
+# PostgreSQL's LEAST/GREATEST skip NULLs, so a first order sets first/last order times.
+_INCREMENTS_SQL = """
+INSERT INTO customers_customertraits AS t
+       (customer_id, orders_count, revenue, average_order_value, last_seen_at, first_order_at,
+        last_order_at, preferred_channel, preferred_store, favourite_categories, updated_at)
+SELECT v.customer_id, v.n, v.total, CASE WHEN v.n > 0 THEN round(v.total / v.n, 2) ELSE 0 END,
+       v.seen, v.first_at, v.last_at, '', v.store, '[]'::jsonb, now()
+  FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::numeric[], %s::timestamptz[],
+              %s::timestamptz[], %s::text[])
+       AS v(customer_id, seen, n, total, first_at, last_at, store)
+ ORDER BY v.customer_id
+ON CONFLICT (customer_id) DO UPDATE
+   SET last_seen_at = GREATEST(t.last_seen_at, EXCLUDED.last_seen_at),
+       orders_count = t.orders_count + EXCLUDED.orders_count,
+       revenue = t.revenue + EXCLUDED.revenue,
+       average_order_value = CASE
+           WHEN EXCLUDED.orders_count > 0
+           THEN round((t.revenue + EXCLUDED.revenue) / (t.orders_count + EXCLUDED.orders_count), 2)
+           ELSE t.average_order_value END,
+       first_order_at = LEAST(t.first_order_at, EXCLUDED.first_order_at),
+       last_order_at = GREATEST(t.last_order_at, EXCLUDED.last_order_at),
+       preferred_store = CASE WHEN t.preferred_store = '' THEN EXCLUDED.preferred_store
+                              ELSE t.preferred_store END,
+       updated_at = now()
+"""
+
+
+def _apply_increments_postgresql(ids, last_seen, figures) -> None:
+    none = (0, Decimal("0"), None, None, "")
+    rows = [figures.get(pk, none) for pk in ids]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INCREMENTS_SQL,
+            [
+                ids,
+                [last_seen[pk] for pk in ids],
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+                [r[4] for r in rows],
+            ],
+        )

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from omni import sql as fast_sql
 from omni.exceptions import IdempotencyKeyReused, InvalidIdempotencyKey
 from omni.models import IdempotencyKey
 
@@ -62,22 +63,51 @@ def run_idempotent(
         return IdempotentResult(status_code, body, replayed=False)
 
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyKey.objects.create(
-                    scope=scope, key=key, fingerprint=request_fingerprint
-                )
-        except IntegrityError:
+        record = _claim(scope, key, request_fingerprint)
+        if record is None:  # the key was used before (and that request has committed)
             existing = IdempotencyKey.objects.get(scope=scope, key=key)
             if existing.fingerprint != request_fingerprint:
-                raise IdempotencyKeyReused() from None
+                raise IdempotencyKeyReused()
             return IdempotentResult(existing.status_code, existing.response, replayed=True)
 
         status_code, body = action()
         record.status_code = status_code
         record.response = body
-        record.save(update_fields=["status_code", "response"])
+        fast_sql.update(record, ("status_code", "response"))
     return IdempotentResult(status_code, body, replayed=False)
+
+
+_CLAIM_SQL = """
+INSERT INTO omni_idempotencykey ("scope", "key", "fingerprint", "status_code", "response",
+                                 "created_at")
+VALUES (%s, %s, %s, 0, NULL, %s)
+ON CONFLICT ("scope", "key") DO NOTHING
+RETURNING id
+"""
+
+
+def _claim(scope: str, key: str, request_fingerprint: str) -> IdempotencyKey | None:
+    """Insert the key's row, or None if it exists. One statement and no savepoint: a request
+    racing one still in flight with the same key waits here on the unique index until that one
+    commits (then None) or rolls back (then this one claims the key)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [scope, key, request_fingerprint, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return fast_sql.loaded(
+        IdempotencyKey,
+        {
+            "id": row[0],
+            "scope": scope,
+            "key": key,
+            "fingerprint": request_fingerprint,
+            "status_code": 0,
+            "response": None,
+            "created_at": now,
+        },
+    )
 
 
 def purge_expired_keys(*, older_than) -> int:

@@ -50,6 +50,7 @@ from customers.models import (
     ReviewStatus,
 )
 from customers.signals import customer_erased, customers_merged
+from omni import sql as fast_sql
 
 IDENTITY_LIMITS = {
     IdentityKind.EMAIL: 5,
@@ -192,11 +193,14 @@ def identify(
     owners = identifier_owners(idents)
     involved_ids = set().union(*owners.values()) if owners else set()
     if customer is not None:
-        customer = Customer.objects.get(pk=customer.pk)
-        if not customer.is_live:
-            raise CustomerNotLive()
         involved_ids.add(customer.pk)
     involved = Customer.objects.in_bulk(involved_ids)
+    if customer is not None:
+        customer = involved.get(customer.pk)  # fresh: the caller's copy may be stale
+        if customer is None:
+            raise Customer.DoesNotExist()
+        if not customer.is_live:
+            raise CustomerNotLive()
 
     # 1. Everyone holding a deterministic identifier of this call is the same person.
     same_person = {customer.pk} if customer else set()
@@ -312,19 +316,22 @@ def _attach(customer: Customer, idents: Sequence[Identifier], source: str) -> No
         Identity.objects.filter(pk__in=now_verified).update(verified=True)
     if new:
         Identity.objects.bulk_create(new)
-    _refresh_anonymity(customer)
+    kinds = {i.kind for i in new} | {i.kind for i in existing.values()}  # all the profile has
+    _refresh_anonymity(customer, known=bool(kinds & KNOWN_KINDS) or bool(customer.user_id))
 
 
-def _refresh_anonymity(customer: Customer) -> None:
-    known = Identity.objects.filter(
-        customer=customer,
-        kind__in=[
-            IdentityKind.EMAIL,
-            IdentityKind.PHONE,
-            IdentityKind.LOYALTY_CARD,
-            IdentityKind.POS_ID,
-        ],
-    ).exists() or bool(customer.user_id)
+KNOWN_KINDS = frozenset(
+    {IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.LOYALTY_CARD, IdentityKind.POS_ID}
+)
+
+
+def _refresh_anonymity(customer: Customer, known: bool | None = None) -> None:
+    """A profile with an e-mail, phone, loyalty card, till id or account is a known person.
+    ``known``: already established by the caller (skips the query)."""
+    if known is None:
+        known = Identity.objects.filter(customer=customer, kind__in=KNOWN_KINDS).exists() or bool(
+            customer.user_id
+        )
     if customer.is_anonymous == known:
         customer.is_anonymous = not known
         customer.save(update_fields=["is_anonymous", "updated_at"])
@@ -742,7 +749,7 @@ def record_customer_event(
 
     if type not in EventType.values or channel not in Channel.values:
         raise InvalidIdentifier(_("Unknown event type or channel."))
-    event = Event.objects.create(
+    event = Event(
         customer=customer,
         channel=channel,
         type=type,
@@ -750,5 +757,6 @@ def record_customer_event(
         properties=properties or {},
         occurred_at=timezone.now(),
     )
+    fast_sql.insert([event])  # on the checkout's hot path: one prepared INSERT
     apply_event_increments([event])
     return event

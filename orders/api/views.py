@@ -204,8 +204,13 @@ def _totals(quote: pricing.Quote) -> dict:
     return io.TotalsSerializer(quote).data
 
 
-def _order_body(serializer_class, order: Order) -> dict:
-    return serializer_class(io.order_queryset(Order.objects).get(pk=order.pk)).data
+def _order_body(serializer_class, order: Order, *, placed: bool = False) -> dict:
+    """The order as the response shows it, read back from the database — unless ``placed``:
+    an order the checkout just created carries its lines and history (see ``_remember``)."""
+    cached = getattr(order, "_prefetched_objects_cache", {})
+    if not (placed and "lines" in cached and "history" in cached):
+        order = io.order_queryset(Order.objects).get(pk=order.pk)
+    return serializer_class(order).data
 
 
 # --- Storefront: pickup options, shipping, coupons --------------------------------------------
@@ -375,7 +380,7 @@ class CheckoutView(APIView):
                 # person (merged profiles) never collide on a client's key.
                 idempotency_key=_digest(f"{scope_tag}:{key}") if key else "",
             )
-            return status.HTTP_201_CREATED, _order_body(io.OrderSerializer, order)
+            return status.HTTP_201_CREATED, _order_body(io.OrderSerializer, order, placed=True)
 
         return idempotent_response(request, scope=f"orders.checkout:{scope_tag}", action=action)
 

@@ -10,7 +10,8 @@ from django.utils.translation import gettext as _
 from customers import services as customer_services
 from customers.models import Channel, Customer, EventType
 from inventory.models import Variant
-from inventory.selectors import pooled_availability
+from inventory.selectors import pooled_availability_up_to
+from omni import sql as fast_sql
 from orders.exceptions import InvalidCartLine, NotEnoughToSell, SignInRequired
 from orders.models import Cart, CartLine, CartStatus
 
@@ -35,10 +36,12 @@ def cart_for_device(*, anonymous_id: str, channel: str) -> Cart:
 
 
 def _locked(cart: Cart) -> Cart:
-    cart = Cart.objects.select_for_update(of=("self",)).select_related("customer").get(pk=cart.pk)
-    if cart.status != CartStatus.OPEN:
+    locked = fast_sql.get(Cart, cart.pk, lock="update")  # on every cart change: one statement
+    if locked is None or locked.status != CartStatus.OPEN:
         raise InvalidCartLine(_("This cart is no longer open."))
-    return cart
+    if locked.customer_id == cart.customer_id and Cart.customer.is_cached(cart):
+        Cart.customer.field.set_cached_value(locked, cart.customer)
+    return locked
 
 
 def _check(variant: Variant, quantity, channel: str = "web") -> int:
@@ -56,7 +59,7 @@ def _check(variant: Variant, quantity, channel: str = "web") -> int:
     if quantity and not (variant.active and variant.product.active):
         raise InvalidCartLine(_("This product is not for sale."), fields={"sku": [variant.sku]})
     if quantity and channel != Channel.STORE:
-        sellable = pooled_availability([variant.pk])[variant.pk]
+        sellable = pooled_availability_up_to(variant.pk, quantity)
         if sellable < quantity:
             raise NotEnoughToSell(
                 _("Only %(n)s units of %(sku)s can be sold online now.")
@@ -88,7 +91,7 @@ def _write_line(cart: Cart, variant: Variant, quantity: int, *, add: bool, chann
             (quantity,) = cursor.fetchone()
     if add:  # the line's new total is known only now
         _check(variant, quantity, channel)
-    Cart.objects.filter(pk=cart.pk).update(updated_at=timezone.now())
+    fast_sql.update(cart, ("updated_at",))
     customer_services.record_customer_event(
         customer=cart.customer,
         type=EventType.CART_UPDATED,
@@ -187,7 +190,13 @@ def attach_guest_contact(*, cart: Cart, contact: list[tuple[str, str]]) -> Cart:
     checkout's transaction: raising rolls the merge back too).
     """
     before = dict(cart.lines.values_list("variant_id", "quantity"))
-    customer_services.identify(identifiers=contact, customer=cart.customer, source=cart.channel)
+    owner = customer_services.identify(
+        identifiers=contact, customer=Customer(pk=cart.customer_id), source=cart.channel
+    )
+    if owner.pk == cart.customer_id:
+        # The cart's profile kept the contact and absorbed no one with a cart: a profile that
+        # owns an e-mail or phone is known, and two known profiles go to review, not merge.
+        return cart
     cart = Cart.objects.get(pk=cart.pk)
     if cart.status == CartStatus.MERGED and cart.merged_into_id:
         cart = Cart.objects.get(pk=cart.merged_into_id)

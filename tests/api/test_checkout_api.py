@@ -3,12 +3,14 @@
 Every refused checkout writes nothing: no order, reservation, transfer, redemption or key.
 """
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.utils import formats, timezone, translation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from customers import services as customer_services
@@ -17,6 +19,7 @@ from inventory import services as stock
 from inventory.models import MovementKind, Reservation, Transfer
 from omni.models import IdempotencyKey
 from orders import services
+from orders.api import serializers as io
 from orders.models import (
     Cart,
     CartStatus,
@@ -292,6 +295,25 @@ def test_guest_checkout_to_an_address_with_a_coupon(api, shop):
     order = Order.objects.get()
     assert order.customer.identities.filter(kind="phone", value="+34600111222").exists()
     assert CouponRedemption.objects.get().reference == order.number
+
+
+@pytest.mark.parametrize("shipping", [False, True])
+def test_checkout_response_is_the_order_as_stored(api, shop, shipping):
+    """The 201 body is built from what the checkout wrote, without reading it back: it must be
+    exactly what a fresh read of the order gives."""
+    make_coupon()
+    token = new_cart(api, (shop.shirt, 2), (shop.jeans, 1))
+    if shipping:
+        body = {"fulfilment": "ship", "shipping_address": ADDRESS, "coupon": "SAVE10", **MADRID}
+        body["email"] = "g@example.com"
+    else:
+        body = pickup_body(shop, coupon="SAVE10")  # the jeans come by transfer
+
+    response = checkout(api, token, body, key="k-fresh")
+
+    assert response.status_code == 201, response.content
+    stored = io.OrderSerializer(io.order_queryset(Order.objects).get()).data
+    assert response.json() == json.loads(JSONRenderer().render(stored))
 
 
 def test_guest_needs_an_email_or_phone(api, shop):
