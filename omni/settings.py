@@ -181,6 +181,14 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- REST API ---------------------------------------------------------------------------------
+
+
+def _throttle_rate(name: str, default: str) -> str | None:
+    """A DRF rate ("600/minute"); "off" turns that throttle off (no per-request bookkeeping)."""
+    value = env(name, default=default).strip()
+    return None if value.lower() in ("", "off", "none") else value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -196,9 +204,9 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env("API_THROTTLE_ANON", default="600/minute"),
-        "user": env("API_THROTTLE_USER", default="3000/minute"),
-        "events": env("API_THROTTLE_EVENTS", default="100000/minute"),
+        "anon": _throttle_rate("API_THROTTLE_ANON", "600/minute"),
+        "user": _throttle_rate("API_THROTTLE_USER", "3000/minute"),
+        "events": _throttle_rate("API_THROTTLE_EVENTS", "100000/minute"),
     },
     "EXCEPTION_HANDLER": "omni.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

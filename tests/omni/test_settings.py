@@ -31,6 +31,8 @@ SETTINGS_VARIABLES = (
     "SECURE_HSTS_PRELOAD",
     "API_THROTTLE_ANON",
     "API_THROTTLE_USER",
+    "API_THROTTLE_EVENTS",
+    "DB_SERVER_SIDE_BINDING",
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
     "IDEMPOTENCY_KEY_TTL_HOURS",
@@ -61,6 +63,7 @@ print(json.dumps({
     "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
     "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
     "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
+    "THROTTLE_RATES": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
 }))
 """
 
@@ -129,6 +132,8 @@ def test_postgres_url_and_broker_and_production_variables():
     assert loaded["ENGINE"] == "django.db.backends.postgresql"
     assert loaded["NAME"] == "omni"
     assert "transaction_mode" not in loaded["OPTIONS"]
+    # Parameters bound on the server, statements prepared after five runs.
+    assert loaded["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
     assert loaded["CONN_MAX_AGE"] == 60
     assert loaded["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/0"
     assert loaded["CELERY_TASK_ALWAYS_EAGER"] is False
@@ -154,3 +159,19 @@ def test_check_deploy_passes_with_production_variables():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_server_side_binding_can_be_turned_off_for_a_pooler():
+    loaded = load_settings(DATABASE_URL=POSTGRES_URL, DB_SERVER_SIDE_BINDING="False")
+    assert loaded["OPTIONS"] == {}
+
+
+def test_throttle_rates_from_the_environment_and_off():
+    assert load_settings()["THROTTLE_RATES"] == {
+        "anon": "600/minute",
+        "user": "3000/minute",
+        "events": "100000/minute",
+    }
+    loaded = load_settings(API_THROTTLE_ANON="off", API_THROTTLE_USER="60/minute")
+    assert loaded["THROTTLE_RATES"]["anon"] is None  # DRF lets every request through
+    assert loaded["THROTTLE_RATES"]["user"] == "60/minute"
