@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 
 from customers.models import Customer, CustomerStatus, CustomerTraits, Event, EventType
+from omni import sql as fast_sql
 
 _DECIMAL = r"^-?[0-9]{1,10}(\.[0-9]{1,2})?$"
 
@@ -297,19 +298,39 @@ ON CONFLICT (customer_id) DO UPDATE
 """
 
 
-def _apply_increments_postgresql(ids, last_seen, figures) -> None:
+def _increments_params(ids, last_seen, figures) -> list:
     none = (0, Decimal("0"), None, None, "")
     rows = [figures.get(pk, none) for pk in ids]
+    return [
+        ids,
+        [last_seen[pk] for pk in ids],
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+    ]
+
+
+def _apply_increments_postgresql(ids, last_seen, figures) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_INCREMENTS_SQL, _increments_params(ids, last_seen, figures))
+
+
+def record_with_increments(event: Event) -> Event:
+    """Insert one new event and apply its increments in one statement (PostgreSQL): what
+    ``fast_sql.insert([event])`` then ``apply_event_increments([event])`` do."""
+    insert, params = fast_sql.insert_statement([event])
+    figures = {event.customer_id: _order_figures([event])}
+    if event.type != EventType.ORDER_PLACED:
+        figures = {}
+    params += _increments_params(
+        [event.customer_id], {event.customer_id: event.occurred_at}, figures
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            _INCREMENTS_SQL,
-            [
-                ids,
-                [last_seen[pk] for pk in ids],
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                [r[2] for r in rows],
-                [r[3] for r in rows],
-                [r[4] for r in rows],
-            ],
+            f"WITH e AS ({insert})\n{_INCREMENTS_SQL} RETURNING (SELECT id FROM e)", params
         )
+        (pk,) = cursor.fetchone()
+    fast_sql.saved([event], [pk])
+    return event

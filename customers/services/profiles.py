@@ -745,7 +745,7 @@ def record_customer_event(
 ) -> Event:
     """A touchpoint another app saw for a known profile (cart changes, orders, pickups)."""
     from customers.models import EventType
-    from customers.traits import apply_event_increments
+    from customers.traits import apply_event_increments, record_with_increments
 
     if type not in EventType.values or channel not in Channel.values:
         raise InvalidIdentifier(_("Unknown event type or channel."))
@@ -757,6 +757,9 @@ def record_customer_event(
         properties=properties or {},
         occurred_at=timezone.now(),
     )
-    fast_sql.insert([event])  # on the checkout's hot path: one prepared INSERT
-    apply_event_increments([event])
+    if connection.vendor == "postgresql":  # on every cart change and checkout: one statement
+        record_with_increments(event)
+    else:
+        fast_sql.insert([event])
+        apply_event_increments([event])
     return event

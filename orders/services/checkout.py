@@ -388,15 +388,12 @@ def _create(
         order.promised_on = max(t.promise for t in transfers.values())
     if payment == PaymentState.PAID:
         order.payment_reference = payments.capture(order_number=number, amount=quote.total)
-    fast_sql.insert([order])
-
     by_variant: dict[int, list[Allocation]] = defaultdict(list)
     for allocation in allocations:
         by_variant[allocation.variant_id].append(allocation)
     order_lines = []
     for line_quote in quote.lines:
         _split_line(order, line_quote, by_variant, transfers, order_lines)
-    fast_sql.insert(order_lines)
     history = [
         OrderEvent(
             order=order,
@@ -410,17 +407,15 @@ def _create(
         history.append(
             OrderEvent(order=order, status=order.status, note=note, acting_user=acting_user)
         )
-    if fulfilment == Fulfilment.COUNTER:
+    if fulfilment == Fulfilment.COUNTER:  # sold on the spot: the holds become sales now
         stock.consume(
             reservation_ids=[r.pk for r in holds],
             reference=f"order:{order.number}",
             acting_user=acting_user,
         )
-        OrderLine.objects.filter(order=order).update(state=LineState.FULFILLED)
         for line in order_lines:
             line.state = LineState.FULFILLED
         order.status, order.closed_at = OrderStatus.COMPLETED, timezone.now()
-        order.save(update_fields=["status", "closed_at"])
         history.append(
             OrderEvent(
                 order=order,
@@ -429,12 +424,14 @@ def _create(
                 acting_user=acting_user,
             )
         )
-    fast_sql.insert(history)
-    _remember(order, lines=order_lines, history=history)
-
+    updates = []
     if cart is not None:
         cart.status = CartStatus.CHECKED_OUT
-        fast_sql.update(cart, ("status", "updated_at"))
+        updates.append((cart, ("status", "updated_at")))
+    # The order, its lines, its history and the cart it closes: one statement.
+    fast_sql.insert_tree(order, [order_lines, history], updates=updates)
+    _remember(order, lines=order_lines, history=history)
+
     customer_services.record_customer_event(
         customer=customer,
         type=EventType.ORDER_PLACED,

@@ -227,3 +227,43 @@ def test_nightly_beat_task_rebuilds_traits(settings, make_customer):
 
     assert recompute_all_traits.delay().get() >= 1
     assert CustomerTraits.objects.filter(customer=customer).exists()
+
+
+def test_a_touchpoint_from_another_app_is_stored_and_counted_at_once(
+    django_assert_num_queries,
+):
+    """record_customer_event (carts, checkouts, pickups): the event row and its trait
+    increments in one statement; an order adds to the counters, other events move last seen."""
+    from customers.models import Event
+
+    customer = Customer.objects.create()
+    with django_assert_num_queries(1):
+        placed = services.record_customer_event(
+            customer=customer,
+            type="order_placed",
+            channel="store",
+            properties={"order": "A1", "total": "40.10", "store": "sol"},
+        )
+    services.record_customer_event(
+        customer=customer,
+        type="order_placed",
+        channel="web",
+        properties={"order": "A2", "total": "9.90", "store": "mad"},
+    )
+    later = services.record_customer_event(
+        customer=customer, type="cart_updated", channel="app", properties={"cart": 1}
+    )
+
+    assert Event.objects.get(pk=placed.pk).properties["order"] == "A1"
+    assert not placed._state.adding and later.pk > placed.pk
+    traits = traits_of(customer.pk)
+    assert figures(traits) == {
+        "orders_count": 2,
+        "revenue": Decimal("50.00"),
+        "average_order_value": Decimal("25.00"),
+        "first_order_at": placed.occurred_at,
+        "last_order_at": traits.last_order_at,
+        "last_seen_at": later.occurred_at,
+    }
+    assert traits.last_order_at > placed.occurred_at
+    assert traits.preferred_store == "sol"  # the first store seen stays until the nightly run

@@ -96,3 +96,39 @@ def test_from_row_reads_several_models_from_one_joined_row():
         assert model_to_dict(got) == model_to_dict(variant)
         assert _values(sql.from_row(Category, row, i)[0]) == _values(category)
     assert sql.from_row(Variant, rows[0])[0].price == Decimal("59.90")
+
+
+def test_insert_tree_writes_a_row_its_children_and_updates_in_one_statement(
+    django_assert_num_queries,
+):
+    from orders.models import Order, OrderEvent, OrderStatus
+
+    customer = Customer.objects.create()
+    cart = Cart.objects.create(customer=customer)
+    money = {
+        "subtotal": Decimal("10.00"),
+        "discount_total": Decimal("0"),
+        "shipping_total": Decimal("0"),
+        "tax_total": Decimal("1.74"),
+        "total": Decimal("10.00"),
+    }
+    order = Order(customer=customer, cart=cart, channel="web", fulfilment="ship", **money)
+    order.shipping_address = {"city": "Cádiz"}
+    history = [
+        OrderEvent(order=order, status=OrderStatus.PLACED, note="one"),
+        OrderEvent(order=order, status=OrderStatus.CANCELLED, note="two"),
+    ]
+    cart.status = CartStatus.CHECKED_OUT
+
+    with django_assert_num_queries(1):
+        sql.insert_tree(order, [history, []], updates=[(cart, ("status", "updated_at"))])
+
+    stored = Order.objects.get()
+    assert _values(stored) == _values(order)
+    assert [(e.pk, e.order_id, e.note) for e in stored.history.order_by("pk")] == [
+        (history[0].pk, order.pk, "one"),
+        (history[1].pk, order.pk, "two"),
+    ]
+    assert all(not e._state.adding for e in history)
+    fresh = Cart.objects.get(pk=cart.pk)
+    assert (fresh.status, fresh.updated_at) == (CartStatus.CHECKED_OUT, cart.updated_at)
