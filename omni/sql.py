@@ -235,11 +235,12 @@ def from_row(model, row, start: int = 0) -> tuple[Model, int]:
 
 
 @cache
-def _get_sql(model, lock: str, vendor: str) -> str:
+def _get_sql(model, lock: str, vendor: str, field: str = "pk") -> str:
     db = connections[DEFAULT_DB_ALIAS]
+    column = model._meta.pk.column if field == "pk" else model._meta.get_field(field).column
     sql = (
         f'SELECT {select_list(model, "t")} FROM "{model._meta.db_table}" AS t '
-        f'WHERE t."{model._meta.pk.column}" = %s'
+        f'WHERE t."{column}" = %s'
     )
     if lock and db.features.has_select_for_update:
         no_key = lock == "no_key" and db.features.has_select_for_no_key_update
@@ -247,12 +248,13 @@ def _get_sql(model, lock: str, vendor: str) -> str:
     return sql
 
 
-def get(model, pk, *, lock: str = "") -> Model | None:
-    """The row with this primary key, or None; ``lock``: "" (none), "update" or "no_key"
-    (``FOR NO KEY UPDATE``: other transactions may still insert rows referring to it)."""
+def get(model, pk, *, lock: str = "", field: str = "pk") -> Model | None:
+    """The row with this primary key (or this value of the unique ``field``), or None;
+    ``lock``: "" (none), "update" or "no_key" (``FOR NO KEY UPDATE``: other transactions may
+    still insert rows referring to it)."""
     db = connections[DEFAULT_DB_ALIAS]
     with db.cursor() as cur:
-        cur.execute(_get_sql(model, lock, db.vendor), [pk])
+        cur.execute(_get_sql(model, lock, db.vendor, field), [pk])
         row = cur.fetchone()
     return None if row is None else from_row(model, row)[0]
 

@@ -29,6 +29,7 @@ from customers import services as customer_services
 from customers.models import Channel, IdentityKind
 from inventory import selectors as inventory_selectors
 from inventory.models import Variant
+from omni import sql as fast_sql
 from omni.api.idempotency import idempotent_response
 from omni.api.schema import ERROR_RESPONSES, ErrorSerializer
 from omni.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -86,10 +87,11 @@ def current_cart(request, channel=Channel.WEB) -> Cart:
     token = request.headers.get("X-Cart-Token")
     device_cart = None
     if token:
-        device_cart = Cart.objects.filter(token=token, status=CartStatus.OPEN).first()
-        if device_cart is None:
-            merged = Cart.objects.filter(token=token, status=CartStatus.MERGED).first()
-            device_cart = merged.merged_into if merged and merged.merged_into_id else None
+        found = fast_sql.get(Cart, token, field="token")  # on every storefront cart call
+        if found is not None and found.status == CartStatus.OPEN:
+            device_cart = found
+        elif found is not None and found.status == CartStatus.MERGED and found.merged_into_id:
+            device_cart = fast_sql.get(Cart, found.merged_into_id)
         if device_cart is None:
             raise CartNotFound()
     shopper = _shopper(request)

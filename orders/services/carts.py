@@ -189,7 +189,11 @@ def attach_guest_contact(*, cart: Cart, contact: list[tuple[str, str]]) -> Cart:
     when the merge brought other lines along they are asked to sign in (call inside the
     checkout's transaction: raising rolls the merge back too).
     """
-    before = dict(cart.lines.values_list("variant_id", "quantity"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT variant_id, quantity FROM orders_cartline WHERE cart_id = %s", [cart.pk]
+        )
+        before = dict(cursor.fetchall())
     owner = customer_services.identify(
         identifiers=contact, customer=Customer(pk=cart.customer_id), source=cart.channel
     )

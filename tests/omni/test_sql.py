@@ -53,6 +53,8 @@ def test_get_reads_the_row_with_its_python_types_and_may_lock_it():
         assert _values(got) == _values(Cart.objects.get(pk=cart.pk))
         assert got.created_at.tzinfo is not None
     assert sql.get(Cart, 0) is None
+    assert _values(sql.get(Cart, cart.token, field="token")) == _values(cart)
+    assert sql.get(Cart, "no-such-token", field="token") is None
     assert sql.get(Customer, customer.pk).first_name == "Ana"
     if connection.vendor == "postgresql":
         assert "FOR NO KEY UPDATE" in sql._get_sql(Customer, "no_key", "postgresql")
