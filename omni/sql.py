@@ -11,7 +11,7 @@ Django's connection is in, so ``transaction.atomic()`` and ``on_commit`` work as
   ``save()`` (``auto_now``/``auto_now_add``), and the instances come back saved (pk set).
 - ``insert_tree(parent, children, updates=…)``: a row, the rows pointing to it and a few
   updates in one statement (PostgreSQL data-modifying CTEs).
-- ``get(model, pk, lock=…)``, ``update(obj, fields)``, ``select_list``/``from_row``: the same
+- ``get(model, pk, lock=…)``, ``get_all(model, field, value)``, ``update(obj, fields)``, ``select_list``/``from_row``: the same
   for reading a row (optionally locked), saving a few fields and reading joined rows.
 - ``loaded(model, values)``: an instance as if loaded from the database, without
   ``Model.__init__``'s cost.
@@ -257,6 +257,23 @@ def get(model, pk, *, lock: str = "", field: str = "pk") -> Model | None:
         cur.execute(_get_sql(model, lock, db.vendor, field), [pk])
         row = cur.fetchone()
     return None if row is None else from_row(model, row)[0]
+
+
+def get_all(model, field: str, value) -> list[Model]:
+    """Every row whose ``field`` equals ``value`` (e.g. a customer's identities), pk order."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cur:
+        cur.execute(_all_sql(model, field), [value])
+        return [from_row(model, row)[0] for row in cur.fetchall()]
+
+
+@cache
+def _all_sql(model, field: str) -> str:
+    column = model._meta.get_field(field).column
+    return (
+        f'SELECT {select_list(model, "t")} FROM "{model._meta.db_table}" AS t '
+        f'WHERE t."{column}" = %s ORDER BY t."{model._meta.pk.column}"'
+    )
 
 
 @cache

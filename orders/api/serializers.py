@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from customers.models import Channel
 from inventory.models import Location, Variant
+from omni import sql as fast_sql
 from orders.models import Fulfilment
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -106,9 +107,21 @@ class CouponValueSerializer(serializers.Serializer):
 # --- Storefront: checkout ---------------------------------------------------------------------
 
 
+class LocationCodeField(serializers.SlugRelatedField):
+    """A location by its code, read with one prepared statement (on every checkout)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str | int) or isinstance(data, bool):
+            self.fail("invalid")
+        found = fast_sql.get(Location, str(data), field="code")
+        if found is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return found
+
+
 class CheckoutSerializer(PointSerializer):
     fulfilment = serializers.ChoiceField(choices=[Fulfilment.PICKUP, Fulfilment.SHIP])
-    location = serializers.SlugRelatedField(
+    location = LocationCodeField(
         slug_field="code",
         queryset=Location.objects.all(),
         required=False,

@@ -395,6 +395,8 @@ def _inactive(shop):
     [
         ({"location": "wh"}, None, 400, "not_a_pickup_point"),
         ({"location": "nope"}, None, 400, "invalid"),
+        ({"location": ["mad"]}, None, 400, "invalid"),
+        ({"location": 7}, None, 400, "invalid"),
         ({"location": None}, None, 400, "invalid"),
         ({"coupon": "NOPE"}, None, 400, "coupon_invalid"),
         ({"coupon": "OLD"}, None, 400, "coupon_invalid"),

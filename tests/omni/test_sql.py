@@ -134,3 +134,19 @@ def test_insert_tree_writes_a_row_its_children_and_updates_in_one_statement(
     assert all(not e._state.adding for e in history)
     fresh = Cart.objects.get(pk=cart.pk)
     assert (fresh.status, fresh.updated_at) == (CartStatus.CHECKED_OUT, cart.updated_at)
+
+
+def test_get_all_reads_every_matching_row_in_key_order():
+    from customers.models import Identity
+
+    ana, bea = Customer.objects.create(), Customer.objects.create()
+    Identity.objects.create(customer=ana, kind="email", value="ana@example.com")
+    Identity.objects.create(customer=bea, kind="email", value="bea@example.com")
+    Identity.objects.create(customer=ana, kind="anonymous", value="dev-1")
+
+    rows = sql.get_all(Identity, "customer", ana.pk)
+
+    assert [_values(i) for i in rows] == [
+        _values(i) for i in Identity.objects.filter(customer=ana).order_by("pk")
+    ]
+    assert sql.get_all(Identity, "customer", 0) == []
