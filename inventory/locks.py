@@ -26,6 +26,15 @@ def stock_levels_for_update(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int,
     return {(row.location_id, row.variant_id): row for row in rows}
 
 
+def variant_stock_for_update(variant_id: int, location_ids: Iterable[int]) -> list[StockLevel]:
+    """Lock a variant's stock rows at these locations, in (location_id, variant_id) order."""
+    return list(
+        StockLevel.objects.filter(variant_id=variant_id, location_id__in=list(location_ids))
+        .order_by("location_id", "variant_id")
+        .select_for_update(of=("self",))
+    )
+
+
 def reservations_for_update(ids: Iterable[int]):
     return (
         Reservation.objects.filter(pk__in=list(ids)).order_by("pk").select_for_update(of=("self",))

@@ -364,6 +364,19 @@ def _new_hold(pk, location_id, variant_id, quantity, created_at, owner, channel,
     )
 
 
+def lock_variant_for_reallocation(*, variant_id: int, location_id: int) -> None:
+    """Lock, in (location, variant) order, the variant's stock rows at ``location_id`` and at
+    every location a re-allocation could take it from (active, selling online).
+
+    For a caller that will touch the row at ``location_id`` and then, in the same transaction,
+    rows elsewhere chosen later (e.g. a short pick re-allocated by transfer): without this, it
+    would hold the store's row while waiting for a source's row, against the order every other
+    transaction locks them in — a deadlock with any multi-line reservation of the two.
+    """
+    online = Location.objects.filter(active=True, sells_online=True).values_list("pk", flat=True)
+    locks.variant_stock_for_update(variant_id, {location_id, *online})
+
+
 def reserve(
     *,
     lines: Sequence[StockLine],

@@ -443,6 +443,10 @@ def short_pick(
             _("Missing units must be between 1 and %(n)s.") % {"n": line.quantity},
             fields={"missing": [f"1–{line.quantity}"]},
         )
+    if resolution == "reallocate":  # before the write-off locks the store's row alone
+        stock.lock_variant_for_reallocation(
+            variant_id=line.variant_id, location_id=order.location_id
+        )
     if line.state == LineState.ALLOCATED:
         _write_off_missing(order, line, missing, acting_user)
     if missing < line.quantity:  # the units still there stay on their own line

@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from customers.models import Customer
 from inventory import services as stock
+from inventory.exceptions import InsufficientStock
 from inventory.models import Reservation, StockLevel
 from orders import services
 from orders.exceptions import NotEnoughToSell
@@ -198,3 +199,55 @@ def test_a_checkout_and_a_merge_of_the_same_person_do_not_deadlock(monkeypatch):
         assert order.customer_id == shopper.pk
     else:
         assert "no longer open" in str(results[0])
+
+
+def test_a_short_pick_reallocated_by_transfer_and_a_reservation_do_not_deadlock(monkeypatch):
+    """Forced interleaving: the short pick has written off the store's units and is about to
+    hold the warehouse's while a two-line reservation (warehouse, then store: sorted) runs.
+    Without locking the variant's rows up front, the short pick holds the store's row and waits
+    for the warehouse's, the reservation holds the warehouse's and waits for the store's."""
+    import threading
+    import time
+
+    from orders.services import checkout
+
+    warehouse = LocationFactory(warehouse=True, code="wh")  # lower pk than the store
+    store = LocationFactory(code="st", is_pickup_point=True)
+    variant = VariantFactory()
+    stock.receive_stock(variant=variant, location=store, quantity=2)
+    stock.receive_stock(variant=variant, location=warehouse, quantity=100)
+    (cart,) = _carts(1, variant, quantity=2)
+    order = services.place_order(cart=cart, fulfilment="pickup", location=store)
+    line = order.lines.get()
+
+    planning = threading.Event()
+    allocate = checkout.allocate_pickup
+
+    def slow_allocate(items, location):
+        planning.set()
+        time.sleep(0.5)  # the store's row is locked by the write-off by now
+        return allocate(items, location)
+
+    monkeypatch.setattr(checkout, "allocate_pickup", slow_allocate)
+
+    def work(i):
+        if i == 0:
+            return services.short_pick(order=order, line=line, missing=2, resolution="reallocate")
+        planning.wait(10)
+        return stock.reserve(
+            lines=[
+                stock.StockLine(variant.pk, warehouse.pk, 1),
+                stock.StockLine(variant.pk, store.pk, 1),
+            ],
+            owner="cart:other",
+        )
+
+    results = run_in_threads(work, 2)
+
+    assert not any("deadlock" in str(r).lower() for r in results), results
+    # The short pick went first: both units come from the warehouse now, and the store has
+    # none left for the other reservation, which is refused as a whole.
+    assert results[0].status == "awaiting_transfer", results
+    assert isinstance(results[1], InsufficientStock), results
+    assert not Reservation.objects.filter(owner="cart:other").exists()
+    call_command("check_stock_ledger")
