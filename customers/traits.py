@@ -321,9 +321,9 @@ def record_with_increments(event: Event) -> Event:
     """Insert one new event and apply its increments in one statement (PostgreSQL): what
     ``fast_sql.insert([event])`` then ``apply_event_increments([event])`` do."""
     insert, params = fast_sql.insert_statement([event])
-    figures = {event.customer_id: _order_figures([event])}
-    if event.type != EventType.ORDER_PLACED:
-        figures = {}
+    figures = {}
+    if event.type == EventType.ORDER_PLACED:
+        figures[event.customer_id] = _order_figures([event])
     params += _increments_params(
         [event.customer_id], {event.customer_id: event.occurred_at}, figures
     )

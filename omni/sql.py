@@ -36,6 +36,7 @@ def cursor() -> psycopg.Cursor:
     return cur
 
 
+@cache
 def _columns(model) -> tuple:
     """The fields an INSERT writes: every concrete field but an auto primary key."""
     return tuple(
@@ -107,6 +108,7 @@ def saved(objs, pks) -> None:
         obj._state.db = DEFAULT_DB_ALIAS
 
 
+@cache
 def _parent_key(model, parent_model):
     (fk,) = [
         f
@@ -138,11 +140,7 @@ def _tree_sql(parent_model, children: tuple, updates: tuple) -> str:
             f'RETURNING "{model._meta.pk.column}" AS id)'
         )
     for j, (model, fields) in enumerate(updates):
-        sets = ", ".join(f'"{model._meta.get_field(n).column}" = %s' for n in fields)
-        ctes.append(
-            f'u{j} AS (UPDATE "{model._meta.db_table}" SET {sets} '
-            f'WHERE "{model._meta.pk.column}" = %s RETURNING 1)'
-        )
+        ctes.append(f"u{j} AS ({_update_sql(model, fields)} RETURNING 1)")
     outputs = [f'(SELECT p."{pk}" FROM p)'] + [
         f"ARRAY(SELECT id FROM c{i} ORDER BY id)" for i in range(len(children))
     ]
@@ -173,11 +171,7 @@ def insert_tree(parent: Model, children=(), *, updates=()) -> Model:
         for row in rows:
             params += _row_params(row, others, db)
     for obj, names in updates:
-        params += [
-            (f := type(obj)._meta.get_field(n)).get_db_prep_save(f.pre_save(obj, False), db)
-            for n in names
-        ]
-        params.append(obj.pk)
+        params += _update_params(obj, names, db)
     sql = _tree_sql(
         model,
         tuple((type(rows[0]), len(rows)) for rows in children),
@@ -237,11 +231,7 @@ def from_row(model, row, start: int = 0) -> tuple[Model, int]:
 @cache
 def _get_sql(model, lock: str, vendor: str, field: str = "pk") -> str:
     db = connections[DEFAULT_DB_ALIAS]
-    column = model._meta.pk.column if field == "pk" else model._meta.get_field(field).column
-    sql = (
-        f'SELECT {select_list(model, "t")} FROM "{model._meta.db_table}" AS t '
-        f'WHERE t."{column}" = %s'
-    )
+    sql = _select_where(model, field)
     if lock and db.features.has_select_for_update:
         no_key = lock == "no_key" and db.features.has_select_for_no_key_update
         sql += " " + db.ops.for_update_sql(no_key=no_key)
@@ -269,10 +259,15 @@ def get_all(model, field: str, value) -> list[Model]:
 
 @cache
 def _all_sql(model, field: str) -> str:
-    column = model._meta.get_field(field).column
+    return f'{_select_where(model, field)} ORDER BY t."{model._meta.pk.column}"'
+
+
+def _select_where(model, field: str) -> str:
+    """Every column of ``model`` (as ``t``) where ``field`` ("pk" or a field name) = %s."""
+    column = model._meta.pk.column if field == "pk" else model._meta.get_field(field).column
     return (
         f'SELECT {select_list(model, "t")} FROM "{model._meta.db_table}" AS t '
-        f'WHERE t."{column}" = %s ORDER BY t."{model._meta.pk.column}"'
+        f'WHERE t."{column}" = %s'
     )
 
 
@@ -287,14 +282,14 @@ def update(obj: Model, names: tuple) -> None:
     """``obj.save(update_fields=names)`` in one prepared statement (``auto_now`` fields named
     in ``names`` are stamped, as ``save`` does). No signals."""
     db = connections[DEFAULT_DB_ALIAS]
-    model = type(obj)
-    params = []
-    for name in names:
-        f = model._meta.get_field(name)
-        params.append(f.get_db_prep_save(f.pre_save(obj, False), db))
-    params.append(obj.pk)
     with db.cursor() as cur:
-        cur.execute(_update_sql(model, names), params)
+        cur.execute(_update_sql(type(obj), tuple(names)), _update_params(obj, names, db))
+
+
+def _update_params(obj, names, db) -> list:
+    """The SET values of ``_update_sql`` (``pre_save`` run, as ``save`` does), then the pk."""
+    fields = [type(obj)._meta.get_field(n) for n in names]
+    return [f.get_db_prep_save(f.pre_save(obj, False), db) for f in fields] + [obj.pk]
 
 
 def loaded(model, values: dict) -> Model:

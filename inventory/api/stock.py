@@ -52,11 +52,18 @@ class LineInputSerializer(serializers.Serializer):
     quantity = serializers.IntegerField(min_value=1, max_value=1000)
 
 
-class PickupQuerySerializer(serializers.Serializer):
+class PickupPointSerializer(serializers.Serializer):
+    """Where to look for pickup points: a point, an optional radius, how many."""
+
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     radius_km = serializers.FloatField(min_value=0.1, max_value=2000, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
+
+
+class PickupQuerySerializer(PickupPointSerializer):
+    """Pickup points near a point that can hand over these lines."""
+
     lines = LineInputSerializer(many=True, allow_empty=False, max_length=100)
 
     def validate_lines(self, lines):

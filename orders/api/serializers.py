@@ -57,13 +57,6 @@ class TotalsSerializer(serializers.Serializer):
 # --- Storefront: before checkout --------------------------------------------------------------
 
 
-class PickupQuerySerializer(serializers.Serializer):
-    latitude = serializers.FloatField(min_value=-90, max_value=90)
-    longitude = serializers.FloatField(min_value=-180, max_value=180)
-    radius_km = serializers.FloatField(min_value=0.1, max_value=2000, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
-
-
 class CartPickupOptionSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="e.g. “Ready today at Tienda Gran Vía, 1.2 km”.")
     code = serializers.CharField(help_text="The location code to send to checkout.")

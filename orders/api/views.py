@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from customers import services as customer_services
 from customers.models import Channel, IdentityKind
 from inventory import selectors as inventory_selectors
+from inventory.api.stock import PickupPointSerializer
 from inventory.models import Variant
 from omni import sql as fast_sql
 from omni.api.idempotency import idempotent_response
@@ -248,11 +249,11 @@ class CartPickupOptionsView(APIView):
         summary="Where can I collect this cart near a point?",
         description="Nearest pickup points first, those ready today first; the others say the "
         "day a transfer would make the cart ready. Send the chosen `code` to checkout.",
-        parameters=[TOKEN_HEADER, io.PickupQuerySerializer],
+        parameters=[TOKEN_HEADER, PickupPointSerializer],
         responses={200: io.CartPickupOptionSerializer(many=True), **ERROR_RESPONSES},
     )
     def get(self, request):
-        query = io.PickupQuerySerializer(data=request.query_params)
+        query = PickupPointSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         cart = current_cart(request)
         lines: dict[int, int] = {}
