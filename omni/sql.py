@@ -11,8 +11,9 @@ Django's connection is in, so ``transaction.atomic()`` and ``on_commit`` work as
   ``save()`` (``auto_now``/``auto_now_add``), and the instances come back saved (pk set).
 - ``insert_tree(parent, children, updates=…)``: a row, the rows pointing to it and a few
   updates in one statement (PostgreSQL data-modifying CTEs).
-- ``get(model, pk, lock=…)``, ``get_all(model, field, value)``, ``update(obj, fields)``, ``select_list``/``from_row``: the same
-  for reading a row (optionally locked), saving a few fields and reading joined rows.
+- ``get(model, pk, lock=…)``, ``get_all(model, field, value)``, ``update(obj, fields)``,
+  ``select_list``/``from_row``: the same for reading a row (optionally locked) or a set of rows,
+  saving a few fields and reading joined rows.
 - ``loaded(model, values)``: an instance as if loaded from the database, without
   ``Model.__init__``'s cost.
 """
@@ -109,13 +110,14 @@ def saved(objs, pks) -> None:
 
 
 @cache
-def _parent_key(model, parent_model):
+def _child_columns(model, parent_model) -> tuple:
+    """A child model's foreign key to ``parent_model`` and the other columns it writes."""
     (fk,) = [
         f
         for f in _columns(model)
         if f.is_relation and f.many_to_one and f.related_model is parent_model
     ]
-    return fk
+    return fk, tuple(f for f in _columns(model) if f is not fk)
 
 
 @cache
@@ -123,15 +125,9 @@ def _tree_sql(parent_model, children: tuple, updates: tuple) -> str:
     """children: ((model, rows), …); updates: ((model, field names), …)."""
     db = connections[DEFAULT_DB_ALIAS]
     pk = parent_model._meta.pk.column
-    names = ", ".join(f'"{f.column}"' for f in _columns(parent_model))
-    marks = ", ".join(["%s"] * len(_columns(parent_model)))
-    ctes = [
-        f'p AS (INSERT INTO "{parent_model._meta.db_table}" ({names}) VALUES ({marks}) '
-        f'RETURNING "{pk}")'
-    ]
+    ctes = [f"p AS ({_insert_sql(parent_model, 1)})"]
     for i, (model, rows) in enumerate(children):
-        fk = _parent_key(model, parent_model)
-        others = [f for f in _columns(model) if f is not fk]
+        fk, others = _child_columns(model, parent_model)
         row = "(" + ", ".join(f"%s::{f.db_type(db)}" for f in others) + ")"
         cols = ", ".join(f'"{f.column}"' for f in others)
         ctes.append(
@@ -166,8 +162,7 @@ def insert_tree(parent: Model, children=(), *, updates=()) -> Model:
     model = type(parent)
     params = _row_params(parent, _columns(model), db)
     for rows in children:
-        fk = _parent_key(type(rows[0]), model)
-        others = [f for f in _columns(type(rows[0])) if f is not fk]
+        _fk, others = _child_columns(type(rows[0]), model)
         for row in rows:
             params += _row_params(row, others, db)
     for obj, names in updates:
@@ -182,7 +177,7 @@ def insert_tree(parent: Model, children=(), *, updates=()) -> Model:
         parent_pk, *child_pks = cur.fetchone()
     saved([parent], [parent_pk])
     for rows, pks in zip(children, child_pks, strict=True):
-        fk = _parent_key(type(rows[0]), model)
+        fk, _others = _child_columns(type(rows[0]), model)
         for row in rows:
             setattr(row, fk.attname, parent_pk)
         saved(rows, pks)
