@@ -8,6 +8,7 @@ among customers with at least one order, recomputed by the full rebuild only.
 
 from collections import Counter, defaultdict
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from django.db import connection, transaction
 from django.db.models import Case, F, Max, Value, When
@@ -272,15 +273,13 @@ def _order_figures(events) -> tuple:
 # batches): last seen for all; for those with new orders, the counters added in place (no
 # read-modify-write, so concurrent orders add up), the average recomputed from the new sums.
 # PostgreSQL's LEAST/GREATEST skip NULLs, so a first order sets first/last order times.
-_INCREMENTS_SQL = """
+_INCREMENTS_TEMPLATE = """
 INSERT INTO customers_customertraits AS t
        (customer_id, orders_count, revenue, average_order_value, last_seen_at, first_order_at,
         last_order_at, preferred_channel, preferred_store, favourite_categories, updated_at)
 SELECT v.customer_id, v.n, v.total, CASE WHEN v.n > 0 THEN round(v.total / v.n, 2) ELSE 0 END,
        v.seen, v.first_at, v.last_at, '', v.store, '[]'::jsonb, now()
-  FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::numeric[], %s::timestamptz[],
-              %s::timestamptz[], %s::text[])
-       AS v(customer_id, seen, n, total, first_at, last_at, store)
+  FROM {source} AS v(customer_id, seen, n, total, first_at, last_at, store)
  ORDER BY v.customer_id
 ON CONFLICT (customer_id) DO UPDATE
    SET last_seen_at = GREATEST(t.last_seen_at, EXCLUDED.last_seen_at),
@@ -296,6 +295,15 @@ ON CONFLICT (customer_id) DO UPDATE
                               ELSE t.preferred_store END,
        updated_at = now()
 """
+_INCREMENTS_SQL = _INCREMENTS_TEMPLATE.format(
+    source="unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::numeric[], "
+    "%s::timestamptz[], %s::timestamptz[], %s::text[])"
+)
+# One customer (an event recorded on its own): plain parameters, no arrays to build and dump.
+_ONE_INCREMENT_SQL = _INCREMENTS_TEMPLATE.format(
+    source="(VALUES (%s::bigint, %s::timestamptz, %s::int, %s::numeric, %s::timestamptz, "
+    "%s::timestamptz, %s::text))"
+)
 
 
 def _increments_params(ids, last_seen, figures) -> list:
@@ -317,6 +325,11 @@ def _apply_increments_postgresql(ids, last_seen, figures) -> None:
         cursor.execute(_INCREMENTS_SQL, _increments_params(ids, last_seen, figures))
 
 
+@cache
+def _with_event_sql(insert: str) -> str:
+    return f"WITH e AS ({insert})\n{_ONE_INCREMENT_SQL} RETURNING (SELECT id FROM e)"
+
+
 def record_with_increments(event: Event) -> Event:
     """Insert one new event and apply its increments in one statement (PostgreSQL): what
     ``fast_sql.insert([event])`` then ``apply_event_increments([event])`` do."""
@@ -324,13 +337,14 @@ def record_with_increments(event: Event) -> Event:
     figures = {}
     if event.type == EventType.ORDER_PLACED:
         figures[event.customer_id] = _order_figures([event])
-    params += _increments_params(
-        [event.customer_id], {event.customer_id: event.occurred_at}, figures
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH e AS ({insert})\n{_INCREMENTS_SQL} RETURNING (SELECT id FROM e)", params
+    params += [
+        row[0]
+        for row in _increments_params(
+            [event.customer_id], {event.customer_id: event.occurred_at}, figures
         )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_with_event_sql(insert), params)
         (pk,) = cursor.fetchone()
     fast_sql.saved([event], [pk])
     return event

@@ -18,12 +18,17 @@ Django's connection is in, so ``transaction.atomic()`` and ``on_commit`` work as
   ``Model.__init__``'s cost.
 """
 
+import datetime
+import json
+from decimal import Decimal
 from functools import cache
+from uuid import UUID
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.db.models.base import ModelState
+from psycopg.types.json import Json, Jsonb
 
 
 def cursor() -> psycopg.Cursor:
@@ -122,18 +127,27 @@ def _child_columns(model, parent_model) -> tuple:
 
 @cache
 def _tree_sql(parent_model, children: tuple, updates: tuple) -> str:
-    """children: ((model, rows), …); updates: ((model, field names), …)."""
-    db = connections[DEFAULT_DB_ALIAS]
+    """children: (model, …); updates: ((model, field names), …).
+
+    Each table's rows come as one ``jsonb`` parameter (``jsonb_populate_record[set]`` types
+    them with the table's own columns): a handful of parameters instead of one per value, so
+    psycopg caches the statement's parsing and dumps one string per table.
+    """
     pk = parent_model._meta.pk.column
-    ctes = [f"p AS ({_insert_sql(parent_model, 1)})"]
-    for i, (model, rows) in enumerate(children):
+    table = parent_model._meta.db_table
+    ctes = [
+        f'p AS (INSERT INTO "{table}" ({_column_list(_columns(parent_model), "")}) '
+        f"SELECT {_column_list(_columns(parent_model), 'v.')} "
+        f'FROM jsonb_populate_record(NULL::"{table}", %s::jsonb) AS v RETURNING "{pk}")'
+    ]
+    for i, model in enumerate(children):
         fk, others = _child_columns(model, parent_model)
-        row = "(" + ", ".join(f"%s::{f.db_type(db)}" for f in others) + ")"
-        cols = ", ".join(f'"{f.column}"' for f in others)
+        child = model._meta.db_table
         ctes.append(
-            f'c{i} AS (INSERT INTO "{model._meta.db_table}" ("{fk.column}", {cols}) '
-            f'SELECT p."{pk}", v.* FROM p, (VALUES {", ".join([row] * rows)}) AS v '
-            f'RETURNING "{model._meta.pk.column}" AS id)'
+            f'c{i} AS (INSERT INTO "{child}" ("{fk.column}", {_column_list(others, "")}) '
+            f'SELECT p."{pk}", {_column_list(others, "v.")} '
+            f'FROM p, jsonb_populate_recordset(NULL::"{child}", %s::jsonb) WITH ORDINALITY AS v '
+            f'ORDER BY v.ordinality RETURNING "{model._meta.pk.column}" AS id)'
         )
     for j, (model, fields) in enumerate(updates):
         ctes.append(f"u{j} AS ({_update_sql(model, fields)} RETURNING 1)")
@@ -141,6 +155,30 @@ def _tree_sql(parent_model, children: tuple, updates: tuple) -> str:
         f"ARRAY(SELECT id FROM c{i} ORDER BY id)" for i in range(len(children))
     ]
     return "WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(outputs)
+
+
+def _column_list(fields, prefix: str) -> str:
+    return ", ".join(f'{prefix}"{f.column}"' for f in fields)
+
+
+def _json_default(value):
+    """What ``json.dumps`` cannot write itself, as PostgreSQL's input functions read it."""
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, Json | Jsonb):  # a JSONField's value, written with its own encoder
+        return json.loads((value.dumps or json.dumps)(value.obj))
+    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
+
+
+def _json_row(obj, fields, db) -> dict:
+    """The values ``save()`` would write, keyed by column (for ``jsonb_populate_record``)."""
+    return dict(zip([f.column for f in fields], _row_params(obj, fields, db), strict=True))
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
 def insert_tree(parent: Model, children=(), *, updates=()) -> Model:
@@ -160,16 +198,15 @@ def insert_tree(parent: Model, children=(), *, updates=()) -> Model:
             update(obj, names)
         return parent
     model = type(parent)
-    params = _row_params(parent, _columns(model), db)
+    params = [_dumps(_json_row(parent, _columns(model), db))]
     for rows in children:
-        _fk, others = _child_columns(type(rows[0]), model)
-        for row in rows:
-            params += _row_params(row, others, db)
+        others = _child_columns(type(rows[0]), model)[1]
+        params.append(_dumps([_json_row(row, others, db) for row in rows]))
     for obj, names in updates:
         params += _update_params(obj, names, db)
     sql = _tree_sql(
         model,
-        tuple((type(rows[0]), len(rows)) for rows in children),
+        tuple(type(rows[0]) for rows in children),
         tuple((type(obj), tuple(names)) for obj, names in updates),
     )
     with db.cursor() as cur:

@@ -285,33 +285,63 @@ def _existing(customer_id: int, key: str) -> Order | None:
 _EXISTING_SQL = "SELECT id FROM orders_order WHERE customer_id = %s AND idempotency_key = %s"
 
 
-def _cart_items(cart_id: int) -> list[Item]:
-    """The cart's lines with their variant, product and category, in variant order: one
-    prepared statement (the hottest read of a checkout)."""
+def _lock_customer_and_cart(customer_id: int, cart_id: int) -> tuple[Customer | None, Cart | None]:
+    """Lock the customer row, then the cart (the order a profile merge takes them in), in one
+    statement: a lock statement locks its rows in the order of its ``FOR … OF`` clauses."""
     with connection.cursor() as cursor:
-        cursor.execute(_cart_items_sql(), [cart_id])
+        cursor.execute(_lock_sql(connection.vendor), [customer_id, cart_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    customer, i = fast_sql.from_row(Customer, row)
+    return customer, fast_sql.from_row(Cart, row, i)[0]
+
+
+@cache
+def _lock_sql(vendor: str) -> str:
+    sql = (
+        f"SELECT {fast_sql.select_list(Customer, 'c')}, {fast_sql.select_list(Cart, 't')} "
+        f'FROM "{Customer._meta.db_table}" AS c, "{Cart._meta.db_table}" AS t '
+        "WHERE c.id = %s AND t.id = %s"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR NO KEY UPDATE OF c FOR UPDATE OF t"
+    return sql
+
+
+def _checkout_reads(cart_id: int, customer_id: int, key: str) -> tuple[int | None, list[Item]]:
+    """After the locks, in one prepared statement (the hottest read of a checkout): the order
+    this customer already placed with this idempotency key, if any, and the cart's lines with
+    their variant, product and category, in variant order."""
+    with connection.cursor() as cursor:
+        cursor.execute(_checkout_reads_sql(), [customer_id, key or None, cart_id])
         rows = cursor.fetchall()
     items = []
     for row in rows:
-        variant, i = fast_sql.from_row(Variant, row, 1)
+        if row[1] is None:  # the one row of an empty cart
+            continue
+        variant, i = fast_sql.from_row(Variant, row, 2)
         product, i = fast_sql.from_row(Product, row, i)
         category = fast_sql.from_row(Category, row, i)[0]
         Variant.product.field.set_cached_value(variant, product)
         Product.category.field.set_cached_value(product, category)
-        items.append(Item(variant, row[0], variant.price))
-    return items
+        items.append(Item(variant, row[1], variant.price))
+    return rows[0][0], items
 
 
 @cache
-def _cart_items_sql() -> str:
+def _checkout_reads_sql() -> str:
+    # One row per cart line, or one row of NULLs for an empty cart (the LEFT JOIN), each with
+    # the key's order id (NULL key: none).
     return (
-        f"SELECT l.quantity, {fast_sql.select_list(Variant, 'v')}, "
+        f"SELECT ({_EXISTING_SQL}), l.quantity, {fast_sql.select_list(Variant, 'v')}, "
         f"{fast_sql.select_list(Product, 'p')}, {fast_sql.select_list(Category, 'c')} "
-        "FROM orders_cartline AS l "
+        "FROM (SELECT 1) AS one LEFT JOIN ("
+        "orders_cartline AS l "
         "JOIN inventory_variant AS v ON v.id = l.variant_id "
         "JOIN inventory_product AS p ON p.id = v.product_id "
-        "JOIN inventory_category AS c ON c.id = p.category_id "
-        "WHERE l.cart_id = %s ORDER BY l.variant_id"
+        "JOIN inventory_category AS c ON c.id = p.category_id"
+        ") ON l.cart_id = %s ORDER BY l.variant_id"
     )
 
 
@@ -667,20 +697,18 @@ def place_order(
     def run(attempt):
         # Lock order: the customer row, then the cart (as a profile merge does), so a checkout
         # and a merge of the same person wait for each other instead of deadlocking.
-        customer = fast_sql.get(Customer, owner["id"], lock="no_key")
-        locked = fast_sql.get(Cart, cart.pk, lock="update")
+        customer, locked = _lock_customer_and_cart(owner["id"], cart.pk)
         if locked is None:
             raise InvalidCheckout(_("This cart is no longer open."))
         if locked.customer_id != owner["id"]:  # merged into another profile meanwhile
             owner["id"] = locked.customer_id
             raise _TryAgain
         Cart.customer.field.set_cached_value(locked, customer)
-        found = _existing(locked.customer_id, key)
+        found, items = _checkout_reads(locked.pk, locked.customer_id, key)
         if found is not None:
-            return found
+            return Order.objects.get(pk=found)
         if locked.status != CartStatus.OPEN:
             raise InvalidCheckout(_("This cart is no longer open."))
-        items = _cart_items(locked.pk)
         _check_items(items)
         return _create(
             customer=locked.customer,

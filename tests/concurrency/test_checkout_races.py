@@ -1,5 +1,6 @@
 """Checkouts racing on PostgreSQL: each thread has its own connection and all start together."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -199,6 +200,51 @@ def test_a_checkout_and_a_merge_of_the_same_person_do_not_deadlock(monkeypatch):
         assert order.customer_id == shopper.pk
     else:
         assert "no longer open" in str(results[0])
+
+
+def test_a_checkout_waiting_for_its_cart_already_holds_the_customer_row():
+    """The checkout's one lock statement takes the customer row before the cart (the merge's
+    order): while another transaction holds the cart, the customer is already locked."""
+    import threading
+
+    from django.db import OperationalError, connections, transaction
+
+    store = LocationFactory(is_pickup_point=True)
+    variant = VariantFactory()
+    stock.receive_stock(variant=variant, location=store, quantity=5)
+    (cart,) = _carts(1, variant)
+    holding, release = threading.Event(), threading.Event()
+    probe = {}
+
+    def work(i):
+        if i == 0:  # holds the cart until the probe has run
+            with transaction.atomic():
+                Cart.objects.select_for_update().get(pk=cart.pk)
+                holding.set()
+                release.wait(20)
+            return None
+        if i == 1:
+            holding.wait(10)
+            return services.place_order(cart=cart, fulfilment="pickup", location=store)
+        holding.wait(10)
+        time.sleep(0.5)  # the checkout is now waiting for the cart
+        try:
+            with transaction.atomic():
+                Customer.objects.select_for_update(nowait=True, no_key=True).get(
+                    pk=cart.customer_id
+                )
+            probe["customer"] = "free"
+        except OperationalError:
+            probe["customer"] = "locked"
+        finally:
+            connections["default"].close()
+            release.set()
+        return None
+
+    results = run_in_threads(work, 3)
+
+    assert probe == {"customer": "locked"}
+    assert isinstance(results[1], Order), results
 
 
 def test_a_short_pick_reallocated_by_transfer_and_a_reservation_do_not_deadlock(monkeypatch):

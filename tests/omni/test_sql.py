@@ -150,3 +150,51 @@ def test_get_all_reads_every_matching_row_in_key_order():
         _values(i) for i in Identity.objects.filter(customer=ana).order_by("pk")
     ]
     assert sql.get_all(Identity, "customer", 0) == []
+
+
+def test_tree_rows_travel_as_json_that_postgresql_reads_back_exactly():
+    """insert_tree sends each table's rows as one jsonb parameter: every value type a model
+    writes survives the trip, and what JSON cannot hold is refused, not mangled."""
+    import datetime
+    import json
+    import uuid
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from psycopg.types.json import Jsonb
+
+    when = datetime.datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=datetime.UTC)
+    values = {
+        "money": Decimal("1234567.8900"),
+        "when": when,
+        "day": datetime.date(2026, 2, 28),
+        "at": datetime.time(9, 5),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "doc": Jsonb({"n": [1, "ñ"], "quote": 'a"b'}),
+        "encoded": Jsonb({"price": Decimal("9.90")}, dumps=lambda o: DjangoJSONEncoder().encode(o)),
+        "none": None,
+        "text": "O'Brien \\ \u00e9",
+    }
+    text = sql._dumps(values)
+    assert json.loads(text)["encoded"] == {"price": "9.90"}
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (j->>'money')::numeric, (j->>'when')::timestamptz, (j->>'day')::date, "
+            "(j->>'at')::time, (j->>'id')::uuid, j->'doc', j->'none', j->>'text' "
+            "FROM (SELECT %s::jsonb AS j) AS x",
+            [text],
+        )
+        row = cursor.fetchone()
+    doc = row[5] if isinstance(row[5], dict) else json.loads(row[5])
+    assert row[:5] == (
+        Decimal("1234567.8900"),
+        when,
+        datetime.date(2026, 2, 28),
+        datetime.time(9, 5),
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    )
+    assert doc == {"n": [1, "ñ"], "quote": 'a"b'}
+    assert row[6] in (None, "null")
+    assert row[7] == "O'Brien \\ \u00e9"
+    with pytest.raises(TypeError, match="set cannot be written as JSON"):
+        sql._dumps({"bad": {1, 2}})

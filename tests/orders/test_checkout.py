@@ -313,3 +313,18 @@ def test_a_checked_out_cart_cannot_be_ordered_twice_without_the_key(shop):
     with pytest.raises(InvalidCheckout):
         services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid)
     assert Order.objects.count() == 1
+
+
+def test_checkouts_without_a_key_are_never_taken_for_a_retry(shop):
+    """No idempotency key matches nothing, not the customer's earlier orders without one."""
+    first = services.place_order(
+        cart=_cart((shop.shirt, 1)), fulfilment="pickup", location=shop.madrid
+    )
+    second_cart = _cart((shop.shirt, 2))
+    assert second_cart.customer_id == first.customer_id
+
+    second = services.place_order(cart=second_cart, fulfilment="pickup", location=shop.madrid)
+
+    assert second.pk != first.pk
+    assert [line.quantity for line in second.lines.all()] == [2]
+    assert Order.objects.filter(customer_id=first.customer_id, idempotency_key="").count() == 2
