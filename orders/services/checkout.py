@@ -282,7 +282,12 @@ def _existing(customer_id: int, key: str) -> Order | None:
     return None if row is None else Order.objects.get(pk=row[0])
 
 
-_EXISTING_SQL = "SELECT id FROM orders_order WHERE customer_id = %s AND idempotency_key = %s"
+# The partial unique index's own condition spelled out, so that a prepared statement's generic
+# plan can use that index too (else PostgreSQL plans the statement again on every call).
+_EXISTING_SQL = (
+    "SELECT id FROM orders_order "
+    "WHERE customer_id = %s AND idempotency_key = %s AND NOT (idempotency_key = '')"
+)
 
 
 def _lock_customer_and_cart(customer_id: int, cart_id: int) -> tuple[Customer | None, Cart | None]:
