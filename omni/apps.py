@@ -8,6 +8,13 @@ class OmniConfig(AppConfig):
     label = "omni"
     verbose_name = _("Omni")
 
+    def ready(self):
+        from django.db.backends.signals import connection_created
+
+        from omni.sql import use_fast_timestamps
+
+        connection_created.connect(use_fast_timestamps, dispatch_uid="omni-fast-timestamps")
+
 
 class OmniAdminConfig(AdminConfig):
     """The Django admin, with Omni's site (allauth sign-in, dashboard) as the default site."""

@@ -333,3 +333,39 @@ def loaded(model, values: dict) -> Model:
     obj._state.adding = False
     obj._state.db = DEFAULT_DB_ALIAS
     return obj
+
+
+# --- Reading timestamps -------------------------------------------------------------------------
+
+
+@cache
+def _fast_tz_loader(timezone):
+    """A ``timestamptz`` loader doing what Django's does (the value in ``timezone``, or naive
+    when it is None), parsing in psycopg's C loader instead of Django's pure-Python subclass
+    (~3 µs less per value; a checkout reads ~20). None without psycopg's C extension."""
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
+
+    c_loader = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
+    if c_loader is None or c_loader.__module__.startswith("psycopg."):
+        return None
+
+    class FastTzLoader(Loader):
+        def __init__(self, oid, context=None):
+            super().__init__(oid, context)
+            self._load = c_loader(oid, context).load
+
+        def load(self, data):
+            return self._load(data).replace(tzinfo=self.timezone)
+
+    FastTzLoader.timezone = timezone
+    return FastTzLoader
+
+
+def use_fast_timestamps(sender, connection, **kwargs) -> None:
+    """``connection_created`` receiver (see ``omni.apps``): swap in ``_fast_tz_loader``."""
+    if connection.vendor != "postgresql":
+        return
+    loader = _fast_tz_loader(connection.timezone)
+    if loader is not None:
+        connection.connection.adapters.register_loader("timestamptz", loader)

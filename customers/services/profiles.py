@@ -43,6 +43,7 @@ from customers.models import (
     CustomerStatus,
     CustomerTraits,
     Event,
+    EventType,
     Identity,
     IdentityKind,
     Merge,
@@ -51,6 +52,10 @@ from customers.models import (
 )
 from customers.signals import customer_erased, customers_merged
 from omni import sql as fast_sql
+
+# Looked up on every identify and event (``Choices.values`` builds a new list each time).
+_CHANNELS = frozenset(Channel.values)
+_EVENT_TYPES = frozenset(EventType.values)
 
 IDENTITY_LIMITS = {
     IdentityKind.EMAIL: 5,
@@ -198,7 +203,7 @@ def identify(
 
     Returns the live profile the identifiers now belong to (created if none matched).
     """
-    if source not in Channel.values:
+    if source not in _CHANNELS:
         raise InvalidIdentifier(_("Unknown channel “%(c)s”.") % {"c": source})
     idents = clean_identifiers(identifiers)
     lock_identifiers(idents)
@@ -758,10 +763,9 @@ def record_customer_event(
     *, customer: Customer, type: str, channel: str, properties: dict | None = None, name=""
 ) -> Event:
     """A touchpoint another app saw for a known profile (cart changes, orders, pickups)."""
-    from customers.models import EventType
     from customers.traits import apply_event_increments, record_with_increments
 
-    if type not in EventType.values or channel not in Channel.values:
+    if type not in _EVENT_TYPES or channel not in _CHANNELS:
         raise InvalidIdentifier(_("Unknown event type or channel."))
     event = Event(
         customer=customer,

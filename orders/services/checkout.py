@@ -666,6 +666,9 @@ def _resolve_store(location, fulfilment) -> Location | None:
     return location
 
 
+_FULFILMENTS = frozenset(Fulfilment.values)
+
+
 def place_order(
     *,
     cart: Cart,
@@ -685,7 +688,7 @@ def place_order(
     The same ``idempotency_key`` (per customer) returns the order the first call created, also
     when the calls race.
     """
-    if fulfilment not in Fulfilment.values:
+    if fulfilment not in _FULFILMENTS:
         raise InvalidCheckout(_("Unknown fulfilment."), fields={"fulfilment": [fulfilment]})
     channel = channel or cart.channel
     if channel not in ORDER_CHANNELS:

@@ -198,3 +198,42 @@ def test_tree_rows_travel_as_json_that_postgresql_reads_back_exactly():
     assert row[7] == "O'Brien \\ \u00e9"
     with pytest.raises(TypeError, match="set cannot be written as JSON"):
         sql._dumps({"bad": {1, 2}})
+
+
+def test_timestamps_are_read_by_psycopgs_c_loader_with_djangos_time_zone():
+    """Django reads timestamptz with a pure-Python loader; omni swaps in psycopg's C parser and
+    gives back exactly what Django's loader would."""
+    import datetime
+
+    import psycopg
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+    from psycopg.pq import Format
+
+    connection.ensure_connection()
+    oid = psycopg.adapters.types["timestamptz"].oid
+    loader_class = connection.connection.adapters.get_loader(oid, Format.TEXT)
+    assert loader_class.__name__ == "FastTzLoader"
+    assert loader_class.timezone == connection.timezone == datetime.UTC
+
+    texts = [
+        "2026-03-29 01:59:59.999999+00",
+        "2026-03-29 03:30:00+02",  # Madrid, the night the clocks go forward
+        "2026-10-25 02:30:00.5+01",
+        "1999-12-31 23:59:59-11:30",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t::timestamptz, t::timestamptz::text FROM unnest(%s::text[]) AS t", [texts]
+        )
+        rows = cursor.fetchall()
+
+    class DjangoLoader(BaseTzLoader):
+        timezone = datetime.UTC
+
+    django_loader = DjangoLoader(oid, connection.connection)
+    for value, text in rows:
+        assert value.tzinfo is datetime.UTC
+        assert value == django_loader.load(text.encode())
+    assert rows[0][0] == datetime.datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=datetime.UTC)
+    assert rows[1][0] == datetime.datetime(2026, 3, 29, 1, 30, tzinfo=datetime.UTC)
+    assert rows[2][0] == datetime.datetime(2026, 10, 25, 1, 30, 0, 500000, tzinfo=datetime.UTC)
