@@ -85,7 +85,11 @@ def parse_args():
         action="store_true",
         help="only count the queries of one checkout and cProfile a few hundred",
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    # Names of this run's shoppers (device ids, e-mails): new ones on every run, so a rerun on a
+    # kept database (--reuse-db) measures new shoppers too, not profile merges into old ones.
+    args.run = uuid.uuid4().hex[:8]
+    return args
 
 
 def django_env(args) -> dict:
@@ -245,11 +249,24 @@ def populate():
         )
         cur.execute("SELECT count(*) FROM inventory_stocklevel")
         rows = cur.fetchone()[0]
-        cur.execute("ANALYZE")
+    settle()
     print(
         f"populated {STORES} stores + {WAREHOUSES} warehouses × {VARIANTS} variants "
         f"({rows:,} stock rows and ledger movements) in {time.perf_counter() - started:.0f} s"
     )
+
+
+def settle() -> None:
+    """Before each measured phase: what autovacuum would have done by then (it is off on this
+    machine, conf.d/90-ci.conf: dead rows of the previous phase pruned, visibility map and hint
+    bits set, statistics fresh) and the writes so far flushed (CHECKPOINT, then the kernel's
+    writeback), so that no phase pays for the clean-up of the one before."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE)")
+        cur.execute("CHECKPOINT")
+    os.sync()
 
 
 def catalogue():
@@ -312,7 +329,7 @@ def build_carts(count: int, stores, variants, seed: int) -> list[tuple[int, str,
         result.append((cart.pk, cart.token, store, codes[store]))
     CartLine.objects.bulk_create(lines, batch_size=3000)
     # Fresh statistics for the rows just bulk-inserted, as autovacuum would have them in steady
-    # state (stale ones make the planner expect many lines per cart).
+    # state (stale ones make the planner expect many lines per cart); settle() also vacuums.
     with connection.cursor() as cur:
         cur.execute("ANALYZE customers_customer, customers_identity, orders_cart, orders_cartline")
     return result
@@ -417,7 +434,9 @@ def _service_worker(job):
     def full_sequence():
         counter[0] += 1
         store, chosen = basket(rng, stores, variants)
-        cart = services.cart_for_device(anonymous_id=f"svc-{seed}-{counter[0]}", channel="web")
+        cart = services.cart_for_device(
+            anonymous_id=f"svc-{args.run}-{seed}-{counter[0]}", channel="web"
+        )
         for v in chosen:
             cart = services.add_to_cart(cart=cart, variant=catalogue_[v], quantity=1, channel="web")
         return cart, locations[store]
@@ -520,11 +539,11 @@ class Client:
         return response.status, (json.loads(data) if data else None)
 
 
-def _api_checkout(client, token, code, n, seed):
+def _api_checkout(client, token, code, n, tag):
     return client.call(
         "POST",
         "/api/v1/checkout/",
-        {"fulfilment": "pickup", "location": code, "email": f"shopper-{seed}-{n}@bench.example"},
+        {"fulfilment": "pickup", "location": code, "email": f"shopper-{tag}-{n}@bench.example"},
         {"X-Cart-Token": token, "Idempotency-Key": uuid.uuid4().hex},
     )
 
@@ -539,7 +558,9 @@ def _api_worker(job):
         """New cart and 3 lines; returns (token, store code, checkout call's status, seconds)."""
         counter[0] += 1
         status, cart = client.call(
-            "POST", "/api/v1/carts/", {"anonymous_id": f"api-{seed}-{counter[0]}", "channel": "web"}
+            "POST",
+            "/api/v1/carts/",
+            {"anonymous_id": f"api-{args.run}-{seed}-{counter[0]}", "channel": "web"},
         )
         if status != 201:
             return None, status
@@ -564,7 +585,7 @@ def _api_worker(job):
     for _ in range(2):  # warm-up
         cart, _ = next_cart()
         if cart:
-            _api_checkout(client, *cart, -counter[0], seed)
+            _api_checkout(client, *cart, -counter[0], f"{args.run}-{seed}")
     barrier.wait()
     done, errors, timings = 0, Counter(), []
     deadline = time.perf_counter() + args.seconds
@@ -578,7 +599,7 @@ def _api_worker(job):
             errors[f"cart/lines HTTP {failed}"] += 1
             continue
         started = time.perf_counter()
-        status, body = _api_checkout(client, *cart, done, seed)
+        status, body = _api_checkout(client, *cart, done, f"{args.run}-{seed}")
         elapsed = time.perf_counter() - started
         if status != 201:
             code = (body or {}).get("error", {}).get("code", "") if isinstance(body, dict) else ""
@@ -902,14 +923,19 @@ def run(args, stores, variants):
         f"{len(stores)} stores, {len(variants)} variants, {LINES}-line pickup checkouts"
     )
 
+    settle()
     pg = pgbench_ceiling(args)
-    connection.close()
     rows = []
+    settle()
+    connection.close()
     svc_only = service_rate(args, "prebuilt", service_carts, stores, variants)
     rows.append(("service: place_order alone", svc_only, "≥ 300/s"))
+    settle()
+    connection.close()
     svc_full = service_rate(args, "full", [], stores, variants)
     rows.append(("service: cart + 3 lines + place_order", svc_full, ""))
 
+    settle()
     finder = finder_latency(args, stores, variants)
     finder_api = None
     api_note = ""
@@ -925,10 +951,12 @@ def run(args, stores, variants):
         connection.close()
         server = start_gunicorn(args)
         try:
+            settle()
             api_only = api_rate(args, "prebuilt", api_carts, skus, codes)
             # The issue's figure: checkouts of 3-line carts through the API, as place_order's
             # row is through the service; building the cart (4 more requests) is shown apart.
             rows.append(("API: POST checkout alone", api_only, "≥ 100/s"))
+            settle()
             api_full = api_rate(args, "full", [], skus, codes)
             rows.append(("API: cart + 3 lines + checkout", api_full, ""))
             if api_exists("/api/v1/carts/current/pickup-options/"):

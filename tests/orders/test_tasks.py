@@ -22,7 +22,8 @@ def test_beat_runs_the_housekeeping_every_five_minutes(settings):
 
 def test_housekeeping_expires_reminds_and_catches_up_on_transfers(shop, outbox):
     shopper = customer_services.identify(identifiers=[("email", "h@example.com")], source="web")
-    # An order ready long ago (expires), one due tomorrow (reminded).
+    # An order ready long ago (expires), one whose hold ends in two hours (reminded: its last
+    # day, whatever the time of day the suite runs at).
     orders = []
     for _ in range(2):
         cart = services.open_cart(customer=shopper, channel="web")
@@ -30,6 +31,9 @@ def test_housekeeping_expires_reminds_and_catches_up_on_transfers(shop, outbox):
         orders.append(services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid))
     services.mark_ready(order=orders[0], now=timezone.now() - timedelta(days=30))
     services.mark_ready(order=orders[1], now=timezone.now() - timedelta(days=7))
+    type(orders[1]).objects.filter(pk=orders[1].pk).update(
+        hold_until=timezone.now() + timedelta(hours=2)
+    )
     # A pickup order whose transfer arrived while the receiver was down (no on_commit run here).
     cart = services.open_cart(customer=shopper, channel="web")
     services.add_to_cart(cart=cart, variant=shop.jeans, quantity=1, channel="web")
