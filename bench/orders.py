@@ -770,7 +770,10 @@ def profile(args, stores, variants):
     for _ in range(5):
         checkout()
     queries = checkout()
-    print("statements per call (BEGIN and COMMIT are not listed; SAVEPOINTs are):")
+    print(
+        "statements per call (BEGIN and COMMIT are not listed; SAVEPOINTs are; nor are those run "
+        "on psycopg's own cursor: the hold, and place_order's locks and reads, pipelined):"
+    )
     for name in steps:
         print(f"\n{name}: {len(queries[name])} statements")
         for i, (elapsed, sql) in enumerate(queries[name], 1):

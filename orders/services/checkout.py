@@ -290,16 +290,38 @@ _EXISTING_SQL = (
 )
 
 
-def _lock_customer_and_cart(customer_id: int, cart_id: int) -> tuple[Customer | None, Cart | None]:
-    """Lock the customer row, then the cart (the order a profile merge takes them in), in one
-    statement: a lock statement locks its rows in the order of its ``FOR … OF`` clauses."""
-    with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(connection.vendor), [customer_id, cart_id])
-        row = cursor.fetchone()
+def _lock_and_read(customer_id: int, cart_id: int, key: str):
+    """Lock the customer row, then the cart (the order a profile merge takes them in: a lock
+    statement locks its rows in the order of its ``FOR … OF`` clauses); then read the order
+    this key already placed and the cart's lines (``_checkout_reads``).
+
+    Two statements in one round trip on PostgreSQL (psycopg's pipeline mode, with the
+    transaction's BEGIN when it is the first): the server still runs the reads after the locks
+    are taken, with a snapshot taken then, so they see the cart as the lock left it.
+    Returns (customer, cart, order id or None, items); (None, None, None, []) without the cart.
+    """
+    params = [customer_id, cart_id]
+    reads = [customer_id, key or None, cart_id]
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        pg = connection.connection
+        with connection.wrap_database_errors:
+            with pg.pipeline():
+                lock = pg.cursor().execute(_lock_sql(connection.vendor), params)
+                read = pg.cursor().execute(_checkout_reads_sql(), reads)
+            row, rows = lock.fetchone(), read.fetchall()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_lock_sql(connection.vendor), params)
+            row = cursor.fetchone()
+            cursor.execute(_checkout_reads_sql(), reads)
+            rows = cursor.fetchall()
     if row is None:
-        return None, None
+        return None, None, None, []
     customer, i = fast_sql.from_row(Customer, row)
-    return customer, fast_sql.from_row(Cart, row, i)[0]
+    cart = fast_sql.from_row(Cart, row, i)[0]
+    found, items = _checkout_items(rows)
+    return customer, cart, found, items
 
 
 @cache
@@ -314,13 +336,9 @@ def _lock_sql(vendor: str) -> str:
     return sql
 
 
-def _checkout_reads(cart_id: int, customer_id: int, key: str) -> tuple[int | None, list[Item]]:
-    """After the locks, in one prepared statement (the hottest read of a checkout): the order
-    this customer already placed with this idempotency key, if any, and the cart's lines with
-    their variant, product and category, in variant order."""
-    with connection.cursor() as cursor:
-        cursor.execute(_checkout_reads_sql(), [customer_id, key or None, cart_id])
-        rows = cursor.fetchall()
+def _checkout_items(rows) -> tuple[int | None, list[Item]]:
+    """The rows of ``_checkout_reads_sql``: the key's order id, and the cart's lines with their
+    variant, product and category, in variant order."""
     items = []
     for row in rows:
         if row[1] is None:  # the one row of an empty cart
@@ -705,14 +723,13 @@ def place_order(
     def run(attempt):
         # Lock order: the customer row, then the cart (as a profile merge does), so a checkout
         # and a merge of the same person wait for each other instead of deadlocking.
-        customer, locked = _lock_customer_and_cart(owner["id"], cart.pk)
+        customer, locked, found, items = _lock_and_read(owner["id"], cart.pk, key)
         if locked is None:
             raise InvalidCheckout(_("This cart is no longer open."))
         if locked.customer_id != owner["id"]:  # merged into another profile meanwhile
             owner["id"] = locked.customer_id
             raise _TryAgain
         Cart.customer.field.set_cached_value(locked, customer)
-        found, items = _checkout_reads(locked.pk, locked.customer_id, key)
         if found is not None:
             return Order.objects.get(pk=found)
         if locked.status != CartStatus.OPEN:

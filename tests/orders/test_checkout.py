@@ -368,3 +368,24 @@ def test_the_checkout_statements_keep_their_prepared_generic_plans(shop):
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("DEALLOCATE reads_plan")
     assert "orders_order_idempotency_key" in plan, plan
+
+
+def test_a_database_error_in_the_pipelined_reads_is_djangos_and_leaves_nothing(shop, monkeypatch):
+    """The locks and reads go to PostgreSQL together (psycopg's pipeline mode): an error there
+    comes out as Django's exception, the checkout writes nothing and the connection still works."""
+    from django.db import ProgrammingError, connection
+
+    from orders.services import checkout
+
+    cart = _cart((shop.shirt, 1))
+    before = _nothing_written()
+    monkeypatch.setattr(checkout, "_checkout_reads_sql", lambda: "SELECT no_such_column")
+
+    with pytest.raises(ProgrammingError):
+        services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid)
+
+    assert _nothing_written() == before
+    monkeypatch.undo()
+    order = services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid)
+    assert order.lines.get().quantity == 1
+    assert not connection.connection._pipeline
