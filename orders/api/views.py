@@ -209,9 +209,8 @@ def _totals(quote: pricing.Quote) -> dict:
 
 def _order_body(serializer_class, order: Order, *, placed: bool = False) -> dict:
     """The order as the response shows it, read back from the database — unless ``placed``:
-    an order the checkout just created carries its lines and history (see ``_remember``)."""
-    cached = getattr(order, "_prefetched_objects_cache", {})
-    if not (placed and "lines" in cached and "history" in cached):
+    an order the checkout just created carries its lines and history (``prefetch_placed``)."""
+    if not (placed and services.prefetch_placed(order)):
         order = io.order_queryset(Order.objects).get(pk=order.pk)
     return serializer_class(order).data
 

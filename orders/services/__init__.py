@@ -11,7 +11,12 @@ from orders.services.carts import (
     open_cart,
     set_line_quantity,
 )
-from orders.services.checkout import import_external_order, place_order, route_shipment
+from orders.services.checkout import (
+    import_external_order,
+    place_order,
+    prefetch_placed,
+    route_shipment,
+)
 from orders.services.fulfilment import (
     cancel_order,
     collect,
@@ -43,6 +48,7 @@ __all__ = [
     "move_carts_on_merge",
     "open_cart",
     "place_order",
+    "prefetch_placed",
     "receive_return",
     "remind_uncollected",
     "retake_received_transfers",

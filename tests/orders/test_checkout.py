@@ -389,3 +389,19 @@ def test_a_database_error_in_the_pipelined_reads_is_djangos_and_leaves_nothing(s
     order = services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid)
     assert order.lines.get().quantity == 1
     assert not connection.connection._pipeline
+
+
+def test_a_placed_order_can_answer_with_its_rows_without_reading_them_back(
+    shop, django_assert_num_queries
+):
+    order = services.place_order(
+        cart=_cart((shop.shirt, 2)), fulfilment="pickup", location=shop.madrid
+    )
+
+    assert services.prefetch_placed(order)
+    with django_assert_num_queries(0):
+        assert [(line.variant_id, line.quantity) for line in order.lines.all()] == [
+            (shop.shirt.pk, 2)
+        ]
+        assert [event.status for event in order.history.all()] == ["placed"]
+    assert not services.prefetch_placed(Order.objects.get(pk=order.pk))  # not just placed
