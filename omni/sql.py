@@ -10,12 +10,15 @@ Django's connection is in, so ``transaction.atomic()`` and ``on_commit`` work as
   built from the model's fields (so a new field needs no change here), ``pre_save`` runs as in
   ``save()`` (``auto_now``/``auto_now_add``), and the instances come back saved (pk set).
 - ``insert_tree(parent, children, updates=…)``: a row, the rows pointing to it and a few
-  updates in one statement (PostgreSQL data-modifying CTEs).
+  updates in one statement (PostgreSQL data-modifying CTEs; each table's rows as one ``jsonb``
+  parameter).
 - ``get(model, pk, lock=…)``, ``get_all(model, field, value)``, ``update(obj, fields)``,
   ``select_list``/``from_row``: the same for reading a row (optionally locked) or a set of rows,
   saving a few fields and reading joined rows.
 - ``loaded(model, values)``: an instance as if loaded from the database, without
   ``Model.__init__``'s cost.
+- ``use_fast_timestamps``: ``timestamptz`` values parsed by psycopg's C loader with Django's
+  time zone (connected in ``omni.apps``).
 """
 
 import datetime
@@ -174,7 +177,12 @@ def _json_default(value):
 
 def _json_row(obj, fields, db) -> dict:
     """The values ``save()`` would write, keyed by column (for ``jsonb_populate_record``)."""
-    return dict(zip([f.column for f in fields], _row_params(obj, fields, db), strict=True))
+    return dict(zip(_column_names(fields), _row_params(obj, fields, db), strict=True))
+
+
+@cache
+def _column_names(fields: tuple) -> tuple:
+    return tuple(f.column for f in fields)
 
 
 def _dumps(value) -> str:

@@ -293,11 +293,12 @@ _EXISTING_SQL = (
 def _lock_and_read(customer_id: int, cart_id: int, key: str):
     """Lock the customer row, then the cart (the order a profile merge takes them in: a lock
     statement locks its rows in the order of its ``FOR … OF`` clauses); then read the order
-    this key already placed and the cart's lines (``_checkout_reads``).
+    this key already placed and the cart's lines (``_checkout_reads_sql``).
 
     Two statements in one round trip on PostgreSQL (psycopg's pipeline mode, with the
     transaction's BEGIN when it is the first): the server still runs the reads after the locks
-    are taken, with a snapshot taken then, so they see the cart as the lock left it.
+    are taken, with a snapshot taken then, so they see the cart as the lock left it. They run
+    on psycopg's own cursors, so Django's query log and execute wrappers do not see them.
     Returns (customer, cart, order id or None, items); (None, None, None, []) without the cart.
     """
     params = [customer_id, cart_id]
