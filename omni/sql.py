@@ -28,7 +28,7 @@ from functools import cache
 from uuid import UUID
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Model
 from django.db.models.base import ModelState
 from psycopg.types.json import Json, Jsonb
@@ -176,13 +176,78 @@ def _json_default(value):
 
 
 def _json_row(obj, fields, db) -> dict:
-    """The values ``save()`` would write, keyed by column (for ``jsonb_populate_record``)."""
-    return dict(zip(_column_names(fields), _row_params(obj, fields, db), strict=True))
+    """The values ``save()`` would write, keyed by column (for ``jsonb_populate_record``), in
+    the form ``_dumps`` writes them (a ``Decimal`` or a ``datetime`` as its text).
+
+    A value of exactly the type its field stores (a ``str`` for a ``CharField``, an aware
+    ``datetime`` for a ``DateTimeField``, …) is what ``get_db_prep_save`` would return anyway:
+    it is taken as it is. Any other value (None on a foreign key, a lazy string, a naive
+    datetime, an expression, a field type not listed in ``_AS_IS``) goes through the field's
+    own ``pre_save``/``get_db_prep_save`` as in ``_row_params``, with its conversions and errors.
+    """
+    row = {}
+    for column, field, attname, exact, stamps in _json_plan(fields):
+        if exact is None:
+            row[column] = _row_params(obj, (field,), db)[0]
+            continue
+        value = field.pre_save(obj, True) if stamps else getattr(obj, attname)
+        kind = type(value)
+        if kind is exact:
+            if kind is Decimal:
+                if value.is_finite():
+                    row[column] = str(value)
+                    continue
+            elif kind is datetime.datetime:
+                if value.utcoffset() is not None:
+                    row[column] = value.isoformat()
+                    continue
+            else:
+                row[column] = value
+                continue
+        elif value is None and not field.is_relation:
+            row[column] = None
+            continue
+        # Anything else as save() has it: the field's own conversion, warning or error (a
+        # naive datetime, NaN, a lazy string, an expression), or a foreign key's related
+        # object saved since it was assigned.
+        if stamps:  # pre_save has run: convert the value it gave
+            row[column] = field.get_db_prep_save(value, db)
+        else:
+            row[column] = _row_params(obj, (field,), db)[0]
+    return row
+
+
+# Field classes (exactly these, not subclasses) whose get_db_prep_save returns a value of this
+# type unchanged: such a value needs no conversion. None passes unchanged too (but on a foreign
+# key, where it may stand for a related object saved since it was assigned).
+_AS_IS = {
+    models.CharField: str,
+    models.TextField: str,
+    models.BooleanField: bool,
+    models.IntegerField: int,
+    models.SmallIntegerField: int,
+    models.BigIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.DecimalField: Decimal,
+    models.DateTimeField: datetime.datetime,
+    models.ForeignKey: int,
+}
 
 
 @cache
-def _column_names(fields: tuple) -> tuple:
-    return tuple(f.column for f in fields)
+def _json_plan(fields: tuple) -> tuple:
+    """Per field: (column, field, attname, the type taken as it is or None, stamps), where
+    ``stamps`` says ``pre_save`` must run (``auto_now``/``auto_now_add``)."""
+    plan = []
+    for f in fields:
+        exact = _AS_IS.get(type(f))
+        if exact is int and f.is_relation and not isinstance(f.target_field, models.AutoField):
+            exact = None  # a key to a non-integer primary key: the general path
+        stamps = bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+        plan.append((f.column, f, f.attname, exact, stamps))
+    return tuple(plan)
 
 
 def _dumps(value) -> str:

@@ -1,6 +1,8 @@
 """omni.sql: the prepared-statement helpers give the same rows and instances as the ORM."""
 
+import json
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -156,7 +158,6 @@ def test_tree_rows_travel_as_json_that_postgresql_reads_back_exactly():
     """insert_tree sends each table's rows as one jsonb parameter: every value type a model
     writes survives the trip, and what JSON cannot hold is refused, not mangled."""
     import datetime
-    import json
     import uuid
 
     from django.core.serializers.json import DjangoJSONEncoder
@@ -237,3 +238,76 @@ def test_timestamps_are_read_by_psycopgs_c_loader_with_djangos_time_zone():
     assert rows[0][0] == datetime.datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=datetime.UTC)
     assert rows[1][0] == datetime.datetime(2026, 3, 29, 1, 30, tzinfo=datetime.UTC)
     assert rows[2][0] == datetime.datetime(2026, 10, 25, 1, 30, 0, 500000, tzinfo=datetime.UTC)
+
+
+def _general_json_row(obj, fields) -> dict:
+    """What every value would be through the fields' own pre_save/get_db_prep_save."""
+    values = sql._row_params(obj, fields, connection)
+    return json.loads(sql._dumps(dict(zip([f.column for f in fields], values, strict=True))))
+
+
+def test_json_rows_take_values_as_they_are_only_where_the_field_would_not_change_them():
+    """_json_row skips get_db_prep_save for a value of exactly its field's type: every row of a
+    checkout comes out as the general path writes it, and any other value (naive datetime, int
+    in a DecimalField, lazy string, a foreign key's related object saved after assignment)
+    still gets its field's own conversion, warning or error."""
+    import datetime
+
+    from django.utils.translation import gettext_lazy
+
+    from orders.models import Order, OrderEvent, OrderLine
+
+    customer = Customer.objects.create(first_name="Ana")
+    order = Order(
+        number="T-1",
+        customer=customer,
+        channel="web",
+        fulfilment="pickup",
+        shipping_address={"city": "Madrid", "n": [1, "ñ"]},
+        subtotal=Decimal("10.00"),
+        discount_total=Decimal("0"),
+        shipping_total=Decimal("0.00"),
+        tax_total=Decimal("1.74"),
+        total=Decimal("10.00"),
+        promised_on=datetime.date(2026, 12, 3),
+    )
+    line = OrderLine(
+        order=order,
+        sku="A-1",
+        name="Tee",
+        quantity=2,
+        unit_price=Decimal("5.00"),
+        discount=Decimal("0"),
+        tax_rate=Decimal("21.00"),
+        tax=Decimal("1.74"),
+        total=Decimal("10.00"),
+    )
+    note = OrderEvent(order=order, status="placed", note=gettext_lazy("Sold at the counter."))
+    event = Event(customer=customer, channel="web", type="order_placed", occurred_at=timezone.now())
+    now = timezone.now()
+    for obj in (order, line, note, event):
+        fields = sql._columns(type(obj))
+        with mock.patch("django.utils.timezone.now", return_value=now):  # auto_now stamps
+            fast = json.loads(sql._dumps(sql._json_row(obj, fields, connection)))
+            assert fast == _general_json_row(obj, fields), type(obj).__name__
+    assert note.at is not None  # auto_now_add stamped by the fast path too
+
+    # Values not of the field's own type take the general path, with its result...
+    order.subtotal = 10  # an int in a DecimalField
+    order.number = gettext_lazy("Sold at the counter.")
+    row = sql._json_row(order, sql._columns(Order), connection)
+    assert (row["subtotal"], row["number"]) == (Decimal("10"), "Sold at the counter.")
+    # ...its warning (a naive datetime)...
+    order.closed_at = datetime.datetime(2026, 12, 1, 10, 0)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        row = sql._json_row(order, sql._columns(Order), connection)
+    assert row["closed_at"].utcoffset() is not None
+    # ...and its error (NaN is no amount).
+    order.closed_at, order.total = None, Decimal("NaN")
+    with pytest.raises(Exception, match=r"(?i)decimal|nan|valid"):
+        sql._json_row(order, sql._columns(Order), connection)
+    # A foreign key set by assigning an object saved only afterwards takes its new key.
+    late = Customer()
+    order.total, order.customer = Decimal("10.00"), late
+    late.save()
+    assert sql._json_row(order, sql._columns(Order), connection)["customer_id"] == late.pk
