@@ -1,7 +1,8 @@
 # Omni — the two commands of the README:
 #   make demo   virtualenv + install + migrate + demo data + serve http://127.0.0.1:8000 (SQLite)
 #   make test   virtualenv + install + start PostgreSQL/Redis (+ Chromium) + the whole suite
-PYTHON ?= python3
+# The virtualenv's interpreter: an optimised system CPython where there is one (scripts/python.sh).
+PYTHON ?= $(shell bash scripts/python.sh)
 VENV ?= .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omni

@@ -41,6 +41,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import platform
 import random
 import re
 import subprocess
@@ -943,6 +944,9 @@ def run(args, stores, variants):
         f"machine: {os.cpu_count()} cores; clients: {args.workers}; {args.seconds:.0f} s per run; "
         f"{len(stores)} stores, {len(variants)} variants, {LINES}-line pickup checkouts"
     )
+    # The interpreter matters (scripts/python.sh): a default pyenv build is slower than a
+    # distribution's optimised one.
+    print(f"python: {platform.python_version()} at {os.path.realpath(sys.executable)}")
 
     settle()
     pg = pgbench_ceiling(args)
