@@ -12,7 +12,8 @@ Django's connection is in, so ``transaction.atomic()`` and ``on_commit`` work as
 - ``insert_tree(parent, children, updates=…)``: a row, the rows pointing to it and a few
   updates in one statement (PostgreSQL data-modifying CTEs; each table's rows as one ``jsonb``
   parameter).
-- ``get(model, pk, lock=…)``, ``get_all(model, field, value)``, ``update(obj, fields)``,
+- ``get(model, pk, lock=…)``, ``get_all(model, field, value)``, ``in_bulk(model, pks)``,
+  ``update(obj, fields)``,
   ``select_list``/``from_row``: the same for reading a row (optionally locked) or a set of rows,
   saving a few fields and reading joined rows.
 - ``loaded(model, values)``: an instance as if loaded from the database, without
@@ -360,6 +361,31 @@ def get_all(model, field: str, value) -> list[Model]:
     with db.cursor() as cur:
         cur.execute(_all_sql(model, field), [value])
         return [from_row(model, row)[0] for row in cur.fetchall()]
+
+
+def in_bulk(model, pks) -> dict:
+    """``model.objects.in_bulk(pks)`` (pk → instance) as one prepared statement on PostgreSQL;
+    the ORM's own elsewhere."""
+    pks = list(pks)
+    if not pks:
+        return {}
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        return model._default_manager.in_bulk(pks)
+    with db.cursor() as cur:
+        cur.execute(_in_bulk_sql(model, db.vendor), [pks])
+        rows = cur.fetchall()
+    return {obj.pk: obj for obj in (from_row(model, row)[0] for row in rows)}
+
+
+@cache
+def _in_bulk_sql(model, vendor: str) -> str:
+    pk = model._meta.pk
+    array = f"{pk.rel_db_type(connections[DEFAULT_DB_ALIAS])}[]"
+    return (
+        f'SELECT {select_list(model, "t")} FROM "{model._meta.db_table}" AS t '
+        f'WHERE t."{pk.column}" = ANY(%s::{array})'
+    )
 
 
 @cache

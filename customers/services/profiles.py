@@ -213,7 +213,7 @@ def identify(
     involved_ids = set().union(*owners.values()) if owners else set()
     if customer is not None:
         involved_ids.add(customer.pk)
-    involved = Customer.objects.in_bulk(involved_ids)
+    involved = fast_sql.in_bulk(Customer, involved_ids)  # on every guest checkout
     if customer is not None:
         customer = involved.get(customer.pk)  # fresh: the caller's copy may be stale
         if customer is None:
@@ -243,7 +243,7 @@ def identify(
     # A merge the guard rails refused (now in the review queue) leaves the other profile
     # live: the deterministic identifiers it holds stay with it.
     skipped: set[tuple[str, str]] = set()
-    if main is not None:
+    if main is not None and same_person - {main.pk}:
         apart = set(
             Customer.objects.filter(
                 pk__in=same_person - {main.pk}, status=CustomerStatus.LIVE

@@ -32,6 +32,7 @@ from inventory.api.stock import PickupPointSerializer
 from inventory.models import Variant
 from omni import sql as fast_sql
 from omni.api.idempotency import idempotent_response
+from omni.api.representation import represent
 from omni.api.schema import ERROR_RESPONSES, ErrorSerializer
 from omni.idempotency import HEADER as IDEMPOTENCY_HEADER
 from omni.idempotency import clean_key
@@ -212,7 +213,7 @@ def _order_body(serializer_class, order: Order, *, placed: bool = False) -> dict
     an order the checkout just created carries its lines and history (``prefetch_placed``)."""
     if not (placed and services.prefetch_placed(order)):
         order = io.order_queryset(Order.objects).get(pk=order.pk)
-    return serializer_class(order).data
+    return represent(serializer_class, order)
 
 
 # --- Storefront: pickup options, shipping, coupons --------------------------------------------

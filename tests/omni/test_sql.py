@@ -311,3 +311,18 @@ def test_json_rows_take_values_as_they_are_only_where_the_field_would_not_change
     order.total, order.customer = Decimal("10.00"), late
     late.save()
     assert sql._json_row(order, sql._columns(Order), connection)["customer_id"] == late.pk
+
+
+def test_in_bulk_reads_the_rows_like_the_orms_in_bulk():
+    ana = Customer.objects.create(first_name="Ana")
+    bea = Customer.objects.create(first_name="Bea", is_anonymous=True)
+    missing = bea.pk + 1000
+
+    got = sql.in_bulk(Customer, {ana.pk, bea.pk, missing})
+
+    expected = Customer.objects.in_bulk([ana.pk, bea.pk])
+    assert sorted(got) == sorted(expected) == sorted([ana.pk, bea.pk])
+    for pk, customer in got.items():
+        assert _values(customer) == _values(expected[pk])
+        assert not customer._state.adding
+    assert sql.in_bulk(Customer, []) == {}
