@@ -176,7 +176,7 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} cannot be written as JSON")
 
 
-def _json_row(obj, fields, db) -> dict:
+def _json_row(obj, plan, db) -> dict:
     """The values ``save()`` would write, keyed by column (for ``jsonb_populate_record``), in
     the form ``_dumps`` writes them (a ``Decimal`` or a ``datetime`` as its text).
 
@@ -187,7 +187,7 @@ def _json_row(obj, fields, db) -> dict:
     own ``pre_save``/``get_db_prep_save`` as in ``_row_params``, with its conversions and errors.
     """
     row = {}
-    for column, field, attname, exact, stamps in _json_plan(fields):
+    for column, field, attname, exact, stamps in plan:
         if exact is None:
             row[column] = _row_params(obj, (field,), db)[0]
             continue
@@ -238,9 +238,13 @@ _AS_IS = {
 
 
 @cache
-def _json_plan(fields: tuple) -> tuple:
-    """Per field: (column, field, attname, the type taken as it is or None, stamps), where
-    ``stamps`` says ``pre_save`` must run (``auto_now``/``auto_now_add``)."""
+def _json_plan(model, parent_model=None) -> tuple:
+    """``_json_row``'s plan for the columns an INSERT of ``model`` writes (for a child row of
+    ``parent_model``: all but its key to the parent). Per field: (column, field, attname, the
+    type taken as it is or None, stamps), where ``stamps`` says ``pre_save`` must run
+    (``auto_now``/``auto_now_add``). Cached by the model classes, which hash cheaply (a tuple
+    of fields would hash every field on each call)."""
+    fields = _columns(model) if parent_model is None else _child_columns(model, parent_model)[1]
     plan = []
     for f in fields:
         exact = _AS_IS.get(type(f))
@@ -272,10 +276,10 @@ def insert_tree(parent: Model, children=(), *, updates=()) -> Model:
             update(obj, names)
         return parent
     model = type(parent)
-    params = [_dumps(_json_row(parent, _columns(model), db))]
+    params = [_dumps(_json_row(parent, _json_plan(model), db))]
     for rows in children:
-        others = _child_columns(type(rows[0]), model)[1]
-        params.append(_dumps([_json_row(row, others, db) for row in rows]))
+        plan = _json_plan(type(rows[0]), model)
+        params.append(_dumps([_json_row(row, plan, db) for row in rows]))
     for obj, names in updates:
         params += _update_params(obj, names, db)
     sql = _tree_sql(
@@ -373,13 +377,13 @@ def in_bulk(model, pks) -> dict:
     if db.vendor != "postgresql":
         return model._default_manager.in_bulk(pks)
     with db.cursor() as cur:
-        cur.execute(_in_bulk_sql(model, db.vendor), [pks])
+        cur.execute(_in_bulk_sql(model), [pks])
         rows = cur.fetchall()
     return {obj.pk: obj for obj in (from_row(model, row)[0] for row in rows)}
 
 
 @cache
-def _in_bulk_sql(model, vendor: str) -> str:
+def _in_bulk_sql(model) -> str:
     pk = model._meta.pk
     array = f"{pk.rel_db_type(connections[DEFAULT_DB_ALIAS])}[]"
     return (

@@ -243,11 +243,12 @@ def identify(
     # A merge the guard rails refused (now in the review queue) leaves the other profile
     # live: the deterministic identifiers it holds stay with it.
     skipped: set[tuple[str, str]] = set()
-    if main is not None and same_person - {main.pk}:
+    others = same_person - {main.pk} if main is not None else set()
+    if others:
         apart = set(
-            Customer.objects.filter(
-                pk__in=same_person - {main.pk}, status=CustomerStatus.LIVE
-            ).values_list("pk", flat=True)
+            Customer.objects.filter(pk__in=others, status=CustomerStatus.LIVE).values_list(
+                "pk", flat=True
+            )
         )
         for ident in idents:
             if ident.deterministic and owners.get((ident.kind, ident.value), set()) & apart:

@@ -288,29 +288,29 @@ def test_json_rows_take_values_as_they_are_only_where_the_field_would_not_change
     for obj in (order, line, note, event):
         fields = sql._columns(type(obj))
         with mock.patch("django.utils.timezone.now", return_value=now):  # auto_now stamps
-            fast = json.loads(sql._dumps(sql._json_row(obj, fields, connection)))
+            fast = json.loads(sql._dumps(sql._json_row(obj, sql._json_plan(type(obj)), connection)))
             assert fast == _general_json_row(obj, fields), type(obj).__name__
     assert note.at is not None  # auto_now_add stamped by the fast path too
 
     # Values not of the field's own type take the general path, with its result...
     order.subtotal = 10  # an int in a DecimalField
     order.number = gettext_lazy("Sold at the counter.")
-    row = sql._json_row(order, sql._columns(Order), connection)
+    row = sql._json_row(order, sql._json_plan(Order), connection)
     assert (row["subtotal"], row["number"]) == (Decimal("10"), "Sold at the counter.")
     # ...its warning (a naive datetime)...
     order.closed_at = datetime.datetime(2026, 12, 1, 10, 0)
     with pytest.warns(RuntimeWarning, match="naive datetime"):
-        row = sql._json_row(order, sql._columns(Order), connection)
+        row = sql._json_row(order, sql._json_plan(Order), connection)
     assert row["closed_at"].utcoffset() is not None
     # ...and its error (NaN is no amount).
     order.closed_at, order.total = None, Decimal("NaN")
     with pytest.raises(Exception, match=r"(?i)decimal|nan|valid"):
-        sql._json_row(order, sql._columns(Order), connection)
+        sql._json_row(order, sql._json_plan(Order), connection)
     # A foreign key set by assigning an object saved only afterwards takes its new key.
     late = Customer()
     order.total, order.customer = Decimal("10.00"), late
     late.save()
-    assert sql._json_row(order, sql._columns(Order), connection)["customer_id"] == late.pk
+    assert sql._json_row(order, sql._json_plan(Order), connection)["customer_id"] == late.pk
 
 
 def test_in_bulk_reads_the_rows_like_the_orms_in_bulk():
@@ -326,3 +326,29 @@ def test_in_bulk_reads_the_rows_like_the_orms_in_bulk():
         assert _values(customer) == _values(expected[pk])
         assert not customer._state.adding
     assert sql.in_bulk(Customer, []) == {}
+
+
+def test_json_rows_skip_the_fields_conversion_for_values_of_its_own_type(monkeypatch):
+    """The fast path is taken: a str in a CharField is written without calling the field's
+    get_db_prep_save; a value of another type (a lazy string) still calls it."""
+    from django.utils.translation import gettext_lazy
+
+    from orders.models import OrderEvent
+
+    field = OrderEvent._meta.get_field("note")
+    general = type(field).get_db_prep_save
+    calls = []
+
+    def counted(self, value, connection):
+        if self is field:
+            calls.append(value)
+        return general(self, value, connection)
+
+    monkeypatch.setattr(type(field), "get_db_prep_save", counted)
+    plan = sql._json_plan(OrderEvent)
+    note = OrderEvent(status="placed", note="plain")
+    assert sql._json_row(note, plan, connection)["note"] == "plain"
+    assert calls == []
+    note.note = gettext_lazy("Sold at the counter.")
+    assert sql._json_row(note, plan, connection)["note"] == "Sold at the counter."
+    assert len(calls) == 1
