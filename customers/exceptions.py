@@ -25,3 +25,12 @@ class MergeRefused(Conflict):
 class CustomerNotFound(NotFound):
     code = "customer_not_found"
     default_message = _("No such customer.")
+
+
+class ProfileClaimed(DomainError):
+    """A device id or a cart token reached a profile someone proved (an account, a verified
+    e-mail or phone, a card): only that person, signed in, may use it."""
+
+    code = "sign_in_required"
+    status_code = 403
+    default_message = _("This belongs to a customer account: sign in to use it.")

@@ -84,8 +84,11 @@ class IdentityKind(models.TextChoices):
     PUSH_TOKEN = "push_token", _("App push token")
 
 
-# A verified e-mail, a phone, a loyalty card or a till id identifies one person.
-DETERMINISTIC_KINDS = (IdentityKind.PHONE, IdentityKind.LOYALTY_CARD, IdentityKind.POS_ID)
+# A loyalty card or a till id identifies one person by itself; an e-mail or a phone only once it
+# is verified (a code, a link, a staff check, or a server that verified it). A typed one is
+# contact data.
+DETERMINISTIC_KINDS = (IdentityKind.LOYALTY_CARD, IdentityKind.POS_ID)
+PROVABLE_KINDS = (IdentityKind.EMAIL, IdentityKind.PHONE)
 
 
 class Channel(models.TextChoices):
@@ -120,8 +123,8 @@ class Identity(models.Model):
             # live customers: merges move them, erasure deletes them).
             models.UniqueConstraint(
                 fields=["kind", "value"],
-                condition=Q(kind__in=["phone", "loyalty_card", "pos_id"])
-                | Q(kind="email", verified=True),
+                condition=Q(kind__in=["loyalty_card", "pos_id"])
+                | Q(kind__in=["email", "phone"], verified=True),
                 name="customers_identity_deterministic_uniq",
             ),
             # One row per identifier per customer.
@@ -136,9 +139,7 @@ class Identity(models.Model):
 
     @property
     def is_deterministic(self) -> bool:
-        return self.kind in DETERMINISTIC_KINDS or (
-            self.kind == IdentityKind.EMAIL and self.verified
-        )
+        return self.kind in DETERMINISTIC_KINDS or (self.kind in PROVABLE_KINDS and self.verified)
 
 
 class EventType(models.TextChoices):

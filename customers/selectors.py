@@ -1,15 +1,32 @@
 """Reads of the customers app."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from customers.identifiers import guess_kind
 from customers.models import (
+    DETERMINISTIC_KINDS,
+    PROVABLE_KINDS,
     Consent,
     Customer,
     CustomerStatus,
     Event,
     Identity,
 )
+
+
+def is_claimed(customer_id: int) -> bool:
+    """Someone proved who this profile is: it has an account, a verified e-mail or phone, a
+    loyalty card or a till id. A device id or a cart token never opens such a profile (one query).
+    """
+    proven = Identity.objects.filter(
+        Q(kind__in=DETERMINISTIC_KINDS) | Q(kind__in=PROVABLE_KINDS, verified=True),
+        customer=OuterRef("pk"),
+    )
+    return (
+        Customer.objects.filter(pk=customer_id)
+        .filter(Q(user__isnull=False) | Exists(proven))
+        .exists()
+    )
 
 
 def search_customers(term: str) -> QuerySet[Customer]:

@@ -5,6 +5,7 @@ from django.views.decorators.http import require_http_methods
 
 from customers import services
 from customers.exceptions import InvalidIdentifier
+from omni.network import client_address
 
 
 @require_http_methods(["GET", "POST"])
@@ -16,7 +17,7 @@ def confirm_consent(request, token: str):
         services.confirm_consent(
             token=token,
             evidence={
-                "ip": request.META.get("REMOTE_ADDR", ""),
+                "ip": client_address(request),
                 "user_agent": request.META.get("HTTP_USER_AGENT", "")[:200],
             },
         )

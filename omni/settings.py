@@ -170,7 +170,13 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Omni <no-reply@omni.exam
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security (strict unless DEBUG) -------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies in front of Omni that append the client's address to X-Forwarded-For (a load
+# balancer, nginx). 0: Omni faces clients directly, X-Forwarded-* is ignored and the client is
+# REMOTE_ADDR. N: the client is the N-th address from the right of X-Forwarded-For (what the
+# outermost trusted proxy saw). Throttling, allauth's rate limits and consent evidence use it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -208,6 +214,7 @@ REST_FRAMEWORK = {
         "user": _throttle_rate("API_THROTTLE_USER", "3000/minute"),
         "events": _throttle_rate("API_THROTTLE_EVENTS", "100000/minute"),
     },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "omni.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
@@ -271,6 +278,8 @@ OMNI_PUBLIC_URL = env("OMNI_PUBLIC_URL", default="http://127.0.0.1:8000")
 CONSENT_CONFIRM_MAX_AGE = env.int("CONSENT_CONFIRM_MAX_AGE", default=7 * 24 * 3600)
 EVENTS_BATCH_LIMIT = 500
 TRANSFER_DEFAULT_LEAD_DAYS = env.int("TRANSFER_DEFAULT_LEAD_DAYS", default=2)
+# Lines one cart (and so one order) may hold: a checkout of that many stays well under a second.
+CART_MAX_LINES = env.int("CART_MAX_LINES", default=100)
 HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
 
 # Messages to people (omni.messaging): a backend per channel.

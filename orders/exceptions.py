@@ -63,6 +63,9 @@ class InvalidReturn(OrderError):
     default_message = _("This return is not possible.")
 
 
-class SignInRequired(Conflict):
-    code = "sign_in_required"
-    default_message = _("This e-mail or phone number has a saved cart: sign in to check out.")
+class CartNotYours(DomainError):
+    code = "cart_not_yours"
+    status_code = 403
+    default_message = _(
+        "This cart belongs to another customer: drop the X-Cart-Token to use your own cart."
+    )

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from customers import services
 from customers.models import ConsentChannel, ConsentPurpose, ConsentSource, Customer
 from omni.api.schema import ERROR_RESPONSES
+from omni.network import client_address
 
 
 class EventResultSerializer(serializers.Serializer):
@@ -156,7 +157,7 @@ class MyConsentsView(APIView):
             source=ConsentSource.SHOPPER_ACCOUNT,
             wording_version=data["wording_version"],
             evidence={
-                "ip": request.META.get("REMOTE_ADDR", ""),
+                "ip": client_address(request),
                 "user_agent": request.META.get("HTTP_USER_AGENT", "")[:200],
             },
         )

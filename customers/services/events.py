@@ -167,8 +167,10 @@ def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
     for name, value in sources.items():
         if value in (None, ""):
             continue
-        verified = name == "email" and bool(
-            raw.get("email_verified") or traits.get("email_verified")
+        # Personal identifiers come with a server key only: the sender vouches for a phone;
+        # an e-mail counts as verified when it says so.
+        verified = IDENTIFIER_FIELDS[name] == IdentityKind.PHONE or (
+            name == "email" and bool(raw.get("email_verified") or traits.get("email_verified"))
         )
         raw_identifiers.append((name, IDENTIFIER_FIELDS[name], value, verified))
     identifiers = []

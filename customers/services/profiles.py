@@ -1,14 +1,31 @@
 """Every change to customers: identity stitching and merges, consent, GDPR export and erasure.
 
-Rules (documented here once):
+Identity claims (the one rule; README "Security" says the same):
 
-* Deterministic identifiers (a verified e-mail, a phone, a loyalty card, a till customer id)
-  prove a person: two live profiles holding them in one ``identify`` call are merged.
+* Only proof links a person to existing data: an e-mail verified through allauth or our
+  confirmation link, a phone verified by a code, a signed-in session (its own profile), the
+  storefront's or till's server key (``identify``), or a staff member who checked the shopper at
+  the counter (audited ``acting_user``).
+* An identifier someone merely typed (a guest's e-mail or phone at checkout, an account's
+  e-mail before it is verified) is contact data: ``record_contact`` stores it unverified on the
+  typist's own profile and never merges profiles or reveals another profile. A device id or a
+  cart token gives access only to an unclaimed profile (``is_claimed``: no account, no proven
+  identifier); a signed-in shopper's cart token merges only an anonymous profile.
+* A guest's past orders join an account when the account verifies that e-mail or phone
+  (``link_verified_identifier``): the unclaimed profiles that typed it merge into the account's
+  profile. A profile linked to another account is never merged by it (review queue).
+
+Stitching and merging (``identify``, for callers that bring proof):
+
+* Deterministic identifiers (a verified e-mail or phone, a loyalty card, a till customer id)
+  prove a person: two live profiles holding them in one ``identify`` call are merged. Phones given
+  to ``identify`` count as verified (the till and the storefront's server vouch for them).
 * Other identifiers (device/cookie id, push token, social handle, marketplace id, an
-  unverified e-mail) only *stitch*: an anonymous profile is merged into the known one. Two
-  known profiles sharing such an identifier are never merged automatically: the pair goes to
-  the review queue. Once SHARED_IDENTIFIER_THRESHOLD known profiles have claimed the same value
-  (a shop's tablet, a till's default customer) the value is blocked and ignored from then on.
+  unverified e-mail or phone) only *stitch*: an anonymous profile is merged into the known one.
+  Two known profiles sharing such an identifier are never merged automatically: the pair goes
+  to the review queue. Once SHARED_IDENTIFIER_THRESHOLD known profiles have claimed the same
+  value (a shop's tablet, a till's default customer) the value is blocked and ignored from then
+  on.
 * A merge that would give one profile more than IDENTITY_LIMITS identities of a kind goes to
   the review queue too.
 * The survivor of a merge is the older profile holding a deterministic identifier (else the
@@ -28,10 +45,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.exceptions import CustomerNotLive, InvalidIdentifier, MergeRefused
+from customers.exceptions import CustomerNotLive, InvalidIdentifier, MergeRefused, ProfileClaimed
 from customers.identifiers import normalise
 from customers.models import (
     DETERMINISTIC_KINDS,
+    PROVABLE_KINDS,
     BlockedIdentifier,
     Channel,
     Consent,
@@ -79,19 +97,22 @@ class Identifier:
 
     @property
     def deterministic(self) -> bool:
-        return self.kind in DETERMINISTIC_KINDS or (
-            self.kind == IdentityKind.EMAIL and self.verified
-        )
+        return self.kind in DETERMINISTIC_KINDS or (self.kind in PROVABLE_KINDS and self.verified)
 
 
-def clean_identifiers(raw: Iterable) -> list[Identifier]:
-    """Normalise (raises InvalidIdentifier naming the field), de-duplicate, keep order."""
+_VOUCHED_KINDS = frozenset({*DETERMINISTIC_KINDS, IdentityKind.PHONE})
+
+
+def clean_identifiers(raw: Iterable, *, vouched: bool = True) -> list[Identifier]:
+    """Normalise (raises InvalidIdentifier naming the field), de-duplicate, keep order.
+
+    ``vouched``: the caller brings proof (server key, till, staff), so phones, cards and till
+    ids count as verified; e-mails only when told. Typed contact passes ``vouched=False``."""
     seen: dict[tuple[str, str], Identifier] = {}
     for item in raw:
         ident = item if isinstance(item, Identifier) else Identifier(*item)
-        # Phones, cards and till ids are verified by nature; e-mails only when told.
         value = normalise(ident.kind, ident.value)
-        verified = ident.verified or ident.kind in DETERMINISTIC_KINDS
+        verified = ident.verified or (vouched and ident.kind in _VOUCHED_KINDS)
         key = (ident.kind, value)
         previous = seen.get(key)
         seen[key] = Identifier(ident.kind, value, verified or bool(previous and previous.verified))
@@ -741,16 +762,77 @@ def _erase_shopper_accounts(user_ids: list[int]) -> None:
 
 @transaction.atomic
 def customer_for_user(user) -> Customer:
-    """The shopper's live profile (created and linked on first use, from the account e-mail)."""
+    """The shopper's live profile, created and linked on first use. The account's e-mail joins
+    it as contact data; only once verified does it bring the profiles that hold it along
+    (``link_verified_identifier``), never a profile of another account."""
     customer = Customer.objects.filter(user=user, status=CustomerStatus.LIVE).first()
     if customer is not None:
         return customer
-    verified = _email_verified(user)
-    customer = identify(identifiers=[(IdentityKind.EMAIL, user.email, verified)], source="web")
-    if customer.user_id is None:
-        customer.user = user
-        customer.save(update_fields=["user", "updated_at"])
+    # Two first requests of one account at once: the account row serialises them.
+    type(user).objects.select_for_update().filter(pk=user.pk).exists()
+    customer = Customer.objects.filter(user=user, status=CustomerStatus.LIVE).first()
+    if customer is not None:
+        return customer
+    customer = Customer.objects.create(user=user, is_anonymous=False)
+    if user.email:
+        _attach(customer, clean_identifiers([(IdentityKind.EMAIL, user.email)]), Channel.WEB)
+        if _email_verified(user):
+            customer = link_verified_identifier(
+                customer=customer, kind=IdentityKind.EMAIL, value=user.email
+            )
     return customer
+
+
+@transaction.atomic
+def record_contact(*, customer: Customer, identifiers: Iterable, source: str) -> Customer:
+    """Contact data someone typed (a guest's e-mail or phone at checkout): stored unverified on
+    this profile only. No owner is looked up, nothing merges, nothing of another profile shows.
+    A claimed profile (``selectors.is_claimed``) takes no typed contact: its owner signs in."""
+    from customers.selectors import is_claimed
+
+    idents = clean_identifiers(identifiers, vouched=False)
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if not customer.is_live:
+        raise CustomerNotLive()
+    if is_claimed(customer.pk):
+        raise ProfileClaimed()
+    _attach(customer, idents, source)
+    return customer
+
+
+@transaction.atomic
+def link_verified_identifier(
+    *, customer: Customer, kind: str, value: str, source: str = Channel.WEB, acting_user=None
+) -> Customer:
+    """The person behind ``customer`` proved ``value`` (allauth's e-mail confirmation, a phone
+    code, a staff check): the unclaimed profiles that hold it (a guest's past orders) merge with
+    this one and the identifier is verified here. A profile linked to another account is never
+    merged: the pair goes to the review queue (and the value stays unverified here while that
+    profile holds it verified). Returns the live profile."""
+    (ident,) = clean_identifiers([(kind, value, True)])
+    lock_identifiers([ident])
+    owners = identifier_owners([ident]).get((ident.kind, ident.value), set()) - {customer.pk}
+    profiles = fast_sql.in_bulk(Customer, owners | {customer.pk})
+    main = profiles[customer.pk]
+    if not main.is_live:
+        raise CustomerNotLive()
+    for other in sorted((profiles[pk] for pk in owners), key=_survivor_order):
+        if other.user_id is not None and other.user_id != main.user_id:
+            _queue_review(main, other, ident, _("Another account holds this identifier."))
+            continue
+        main = _merge_or_review(
+            main,
+            other,
+            cause=_("%(kind)s verified") % {"kind": ident.kind},
+            ident=ident,
+            acting_user=acting_user,
+            prefer=main,
+        )
+    taken = Identity.objects.filter(kind=ident.kind, value=ident.value, verified=True).exclude(
+        customer=main
+    )
+    _attach(main, [ident if not taken.exists() else Identifier(ident.kind, ident.value)], source)
+    return main
 
 
 def _email_verified(user) -> bool:

@@ -36,7 +36,7 @@ from omni.api.representation import represent
 from omni.api.schema import ERROR_RESPONSES, ErrorSerializer
 from omni.idempotency import HEADER as IDEMPOTENCY_HEADER
 from omni.idempotency import clean_key
-from orders import pricing, selectors, services
+from orders import pricing, rules, selectors, services
 from orders.api import serializers as io
 from orders.exceptions import CartNotFound, EmptyCart, OrderNotFound
 from orders.models import Cart, CartStatus, Fulfilment, Order, OrderStatus
@@ -85,7 +85,8 @@ def _shopper(request):
 
 
 def current_cart(request, channel=Channel.WEB) -> Cart:
-    """The cart this request works on (merging a device cart into the shopper's on sign-in)."""
+    """The cart this request works on (merging a device cart into the shopper's on sign-in).
+    A token alone opens only an unclaimed profile's cart (customers.services.profiles rule)."""
     token = request.headers.get("X-Cart-Token")
     device_cart = None
     if token:
@@ -103,6 +104,7 @@ def current_cart(request, channel=Channel.WEB) -> Cart:
         return services.open_cart(customer=shopper, channel=channel)
     if device_cart is None:
         raise CartNotFound(_("Send the X-Cart-Token of your cart, or sign in."))
+    rules.check_bearer_access(customer_id=device_cart.customer_id)
     return device_cart
 
 

@@ -3,6 +3,7 @@
 Lock order (ARCHITECTURE invariant 2): cart rows first (by pk), then coupons, then stock rows.
 """
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,8 +13,9 @@ from customers.models import Channel, Customer, EventType
 from inventory.models import Variant
 from inventory.selectors import pooled_availability_up_to
 from omni import sql as fast_sql
-from orders.exceptions import InvalidCartLine, NotEnoughToSell, SignInRequired
+from orders.exceptions import CartNotYours, InvalidCartLine, NotEnoughToSell
 from orders.models import Cart, CartLine, CartStatus
+from orders.rules import check_bearer_access
 
 MAX_LINE_QUANTITY = 99
 
@@ -31,7 +33,10 @@ def open_cart(*, customer: Customer, channel: str) -> Cart:
 
 
 def cart_for_device(*, anonymous_id: str, channel: str) -> Cart:
+    """The device's cart. A device id is typed, not proof: it opens only an unclaimed profile
+    (after its owner signed in on it, the device's id leads to their account: sign in)."""
     customer = customer_services.identify(identifiers=[("anonymous", anonymous_id)], source=channel)
+    check_bearer_access(customer_id=customer.pk)
     return open_cart(customer=customer, channel=channel)
 
 
@@ -75,8 +80,19 @@ VALUES (%s, %s, %s, %s)
 ON CONFLICT (cart_id, variant_id) DO UPDATE
    SET quantity = CASE WHEN %s THEN orders_cartline.quantity + EXCLUDED.quantity
                        ELSE EXCLUDED.quantity END
-RETURNING quantity
+RETURNING quantity, xmax = 0
 """
+
+
+def _check_line_count(cart: Cart) -> None:
+    """A cart holds at most settings.CART_MAX_LINES lines (a checkout of them stays fast)."""
+    limit = settings.CART_MAX_LINES
+    if CartLine.objects.filter(cart=cart).count() > limit:
+        raise InvalidCartLine(
+            _("A cart holds at most %(n)s lines.") % {"n": limit},
+            code="too_many_lines",
+            fields={"sku": [_("At most %(n)s lines.") % {"n": limit}]},
+        )
 
 
 def _write_line(cart: Cart, variant: Variant, quantity: int, *, add: bool, channel: str) -> Cart:
@@ -88,7 +104,9 @@ def _write_line(cart: Cart, variant: Variant, quantity: int, *, add: bool, chann
     else:
         with connection.cursor() as cursor:
             cursor.execute(_UPSERT_LINE_SQL, [cart.pk, variant.pk, quantity, timezone.now(), add])
-            (quantity,) = cursor.fetchone()
+            quantity, inserted = cursor.fetchone()
+        if inserted:
+            _check_line_count(cart)
     if add:  # the line's new total is known only now
         _check(variant, quantity, channel)
     fast_sql.update(cart, ("updated_at",))
@@ -153,19 +171,20 @@ def merge_carts(*, source: Cart, target: Cart) -> Cart:
 
 @transaction.atomic
 def claim_cart(*, cart: Cart, customer: Customer, channel: str) -> Cart:
-    """A shopper signs in on a device: the device's cart joins the shopper's own cart."""
+    """A shopper signs in on a device: the device's anonymous profile, its timeline and its
+    cart join the shopper's. A cart of anyone else (a guest who gave contact data, another
+    account) is not theirs to take: CartNotYours."""
     mine = open_cart(customer=customer, channel=channel)
     if cart.customer_id == customer.pk:
         return mine
     device_profile = Customer.objects.get(pk=cart.customer_id)
-    if device_profile.is_anonymous and device_profile.is_live:
-        # The device's anonymous profile is this shopper: its timeline joins theirs, and the
-        # merge brings the cart along (customers_merged → move_carts_on_merge).
-        customer_services.merge_customers(
-            survivor=customer, absorbed=device_profile, cause=_("signed in on a device")
-        )
-        return Cart.objects.get(customer=customer, status=CartStatus.OPEN)
-    return merge_carts(source=cart, target=mine)
+    if not (device_profile.is_anonymous and device_profile.is_live and not device_profile.user_id):
+        raise CartNotYours()
+    # The merge brings the cart along (customers_merged → move_carts_on_merge).
+    customer_services.merge_customers(
+        survivor=customer, absorbed=device_profile, cause=_("signed in on a device")
+    )
+    return Cart.objects.get(customer=customer, status=CartStatus.OPEN)
 
 
 def move_carts_on_merge(*, survivor: Customer, absorbed: Customer) -> None:
@@ -183,27 +202,11 @@ def move_carts_on_merge(*, survivor: Customer, absorbed: Customer) -> None:
 
 
 def attach_guest_contact(*, cart: Cart, contact: list[tuple[str, str]]) -> Cart:
-    """A guest checking out gives an e-mail/phone (the pickup code goes there): attach it to the
-    cart's profile. If it belongs to a known profile, the cart's profile merges into it and the
-    cart may merge into that profile's open cart; a guest never orders lines they did not see, so
-    when the merge brought other lines along they are asked to sign in (call inside the
-    checkout's transaction: raising rolls the merge back too).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT variant_id, quantity FROM orders_cartline WHERE cart_id = %s", [cart.pk]
-        )
-        before = dict(cursor.fetchall())
-    owner = customer_services.identify(
-        identifiers=contact, customer=Customer(pk=cart.customer_id), source=cart.channel
+    """A guest checking out gives an e-mail/phone (the pickup code goes there): typed contact,
+    stored unverified on the cart's own profile. It merges nothing and opens no other profile;
+    the order joins an account only when that account verifies the address
+    (customers.services.link_verified_identifier)."""
+    customer_services.record_contact(
+        customer=Customer(pk=cart.customer_id), identifiers=contact, source=cart.channel
     )
-    if owner.pk == cart.customer_id:
-        # The cart's profile kept the contact and absorbed no one with a cart: a profile that
-        # owns an e-mail or phone is known, and two known profiles go to review, not merge.
-        return cart
-    cart = Cart.objects.get(pk=cart.pk)
-    if cart.status == CartStatus.MERGED and cart.merged_into_id:
-        cart = Cart.objects.get(pk=cart.merged_into_id)
-        if dict(cart.lines.values_list("variant_id", "quantity")) != before:
-            raise SignInRequired()
     return cart

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -91,6 +92,11 @@ class Allocation:
 def _check_items(items: list[Item]) -> None:
     if not items:
         raise EmptyCart()
+    if len(items) > settings.CART_MAX_LINES:  # a merge of two carts may pass the cart's limit
+        raise InvalidCheckout(
+            _("An order holds at most %(n)s lines: remove some.") % {"n": settings.CART_MAX_LINES},
+            code="too_many_lines",
+        )
     for item in items:
         q = item.quantity
         if isinstance(q, bool) or not isinstance(q, int) or q <= 0:

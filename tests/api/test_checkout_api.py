@@ -14,7 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from customers import services as customer_services
-from customers.models import Identity
+from customers.models import Identity, Merge
 from inventory import services as stock
 from inventory.models import MovementKind, Reservation, Transfer
 from omni.models import IdempotencyKey
@@ -358,8 +358,8 @@ def test_two_anonymous_carts_never_share_keys(api, shop):
     assert first.status_code == second.status_code == 201, second.content
     assert "Idempotent-Replayed" not in second
     assert first.json()["number"] != second.json()["number"]
-    # Both guests gave the same e-mail: one person, two orders of what each cart held.
-    assert Order.objects.values("customer").distinct().count() == 1
+    # A typed e-mail proves no one: two guests, two profiles, two orders of what each cart held.
+    assert Order.objects.values("customer").distinct().count() == 2
     assert sorted(o.lines.get().quantity for o in Order.objects.all()) == [1, 2]
 
 
@@ -433,29 +433,39 @@ def test_empty_cart_checkout(api, shop):
     assert written() == before
 
 
-def test_guest_using_the_email_of_a_shopper_with_a_saved_cart_is_asked_to_sign_in(api, shop):
-    known = customer_services.identify(identifiers=[("email", "ana@example.com")], source="web")
+def test_guest_giving_a_known_email_orders_their_own_cart_and_sees_nothing_of_the_owner(api, shop):
+    known = customer_services.identify(
+        identifiers=[("email", "ana@example.com", True)], source="web"
+    )
     saved = services.open_cart(customer=known, channel="web")
     services.add_to_cart(cart=saved, variant=shop.jeans, quantity=1, channel="web")
     token = new_cart(api, (shop.shirt, 1))
-    before = written()
 
     response = checkout(api, token, pickup_body(shop, email="ana@example.com"), key="x")
 
-    assert error_of(response, 409)["code"] == "sign_in_required"
-    assert written() == before
-    assert Cart.objects.get(token=token).status == CartStatus.OPEN  # the merge rolled back
-    assert saved.lines.get().variant == shop.jeans
+    assert response.status_code == 201, response.content
+    assert [line["sku"] for line in response.json()["lines"]] == [shop.shirt.sku]
+    order = Order.objects.get()
+    assert order.customer != known and order.customer.status == "live"
+    assert not Merge.objects.exists()
+    assert saved.lines.get().variant == shop.jeans  # the owner's cart is untouched
+    assert Cart.objects.get(pk=saved.pk).status == CartStatus.OPEN
+    # The typed address is the guest's contact data, unverified, on the guest's own profile.
+    typed = Identity.objects.get(customer=order.customer, kind="email")
+    assert (typed.value, typed.verified) == ("ana@example.com", False)
 
 
-def test_guest_order_with_a_known_email_goes_to_that_profile(api, shop):
-    known = customer_services.identify(identifiers=[("email", "ana@example.com")], source="web")
+def test_guest_typing_a_known_phone_keeps_it_as_unverified_contact(api, shop):
+    known = customer_services.identify(identifiers=[("phone", "+34600111222")], source="store")
     token = new_cart(api, (shop.shirt, 1))
 
-    response = checkout(api, token, pickup_body(shop, email="ana@example.com"))
+    response = checkout(api, token, {**pickup_body(shop, email=""), "phone": "600 111 222"})
 
     assert response.status_code == 201, response.content
-    assert Order.objects.get().customer == known
+    order = Order.objects.get()
+    assert order.customer != known
+    assert Identity.objects.get(kind="phone", verified=True).customer == known
+    assert Identity.objects.get(kind="phone", verified=False).customer == order.customer
 
 
 # --- My orders --------------------------------------------------------------------------------

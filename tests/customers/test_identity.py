@@ -230,13 +230,26 @@ def test_three_profiles_in_one_call_end_as_one(make_customer):
 # --- the database constraint ------------------------------------------------------------------
 
 
-def test_the_same_phone_cannot_be_on_two_identities(make_customer):
+def test_the_same_verified_phone_cannot_be_on_two_identities(make_customer):
     ana = make_customer(email="ana@example.com", phone="600111222")
     bea = make_customer(email="bea@example.com")
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        Identity.objects.create(customer=bea, kind="phone", value="+34600111222", source="web")
+        Identity.objects.create(
+            customer=bea, kind="phone", value="+34600111222", verified=True, source="web"
+        )
     assert Identity.objects.get(kind="phone").customer_id == ana.pk
+
+
+def test_a_typed_phone_is_contact_data_that_two_profiles_may_hold(make_customer):
+    ana = make_customer(email="ana@example.com", phone="600111222")
+    guest = services.identify(identifiers=[("anonymous", "device-9")], source="web")
+
+    services.record_contact(customer=guest, identifiers=[("phone", "600 111 222")], source="web")
+
+    assert Identity.objects.get(kind="phone", verified=True).customer_id == ana.pk
+    assert Identity.objects.get(kind="phone", verified=False).customer_id == guest.pk
+    assert not Merge.objects.exists()
 
 
 @pytest.mark.parametrize("kind", ["loyalty_card", "pos_id"])

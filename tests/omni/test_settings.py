@@ -38,6 +38,8 @@ SETTINGS_VARIABLES = (
     "IDEMPOTENCY_KEY_TTL_HOURS",
     "HEALTH_BROKER_TIMEOUT",
     "LOG_LEVEL",
+    "TRUSTED_PROXY_COUNT",
+    "CART_MAX_LINES",
     # Set by tests/browser/conftest.py for Playwright; must not reach the subprocesses.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
@@ -64,6 +66,9 @@ print(json.dumps({
     "CSRF_COOKIE_SECURE": settings.CSRF_COOKIE_SECURE,
     "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
     "THROTTLE_RATES": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "NUM_PROXIES": settings.REST_FRAMEWORK["NUM_PROXIES"],
+    "ALLAUTH_TRUSTED_PROXY_COUNT": settings.ALLAUTH_TRUSTED_PROXY_COUNT,
+    "SECURE_PROXY_SSL_HEADER": settings.SECURE_PROXY_SSL_HEADER,
 }))
 """
 
@@ -175,3 +180,12 @@ def test_throttle_rates_from_the_environment_and_off():
     loaded = load_settings(API_THROTTLE_ANON="off", API_THROTTLE_USER="60/minute")
     assert loaded["THROTTLE_RATES"]["anon"] is None  # DRF lets every request through
     assert loaded["THROTTLE_RATES"]["user"] == "60/minute"
+
+
+def test_trusted_proxies_from_the_environment():
+    direct = load_settings()
+    assert (direct["NUM_PROXIES"], direct["ALLAUTH_TRUSTED_PROXY_COUNT"]) == (0, 0)
+    assert direct["SECURE_PROXY_SSL_HEADER"] is None  # nobody may claim https by a header
+    behind = load_settings(TRUSTED_PROXY_COUNT="1")
+    assert (behind["NUM_PROXIES"], behind["ALLAUTH_TRUSTED_PROXY_COUNT"]) == (1, 1)
+    assert behind["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
