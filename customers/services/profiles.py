@@ -775,7 +775,8 @@ def customer_for_user(user) -> Customer:
         return customer
     customer = Customer.objects.create(user=user, is_anonymous=False)
     if user.email:
-        _attach(customer, clean_identifiers([(IdentityKind.EMAIL, user.email)]), Channel.WEB)
+        typed = clean_identifiers([(IdentityKind.EMAIL, user.email)], vouched=False)
+        _attach(customer, typed, Channel.WEB)
         if _email_verified(user):
             customer = link_verified_identifier(
                 customer=customer, kind=IdentityKind.EMAIL, value=user.email
@@ -809,6 +810,8 @@ def link_verified_identifier(
     this one and the identifier is verified here. A profile linked to another account is never
     merged: the pair goes to the review queue (and the value stays unverified here while that
     profile holds it verified). Returns the live profile."""
+    from customers.selectors import is_claimed
+
     (ident,) = clean_identifiers([(kind, value, True)])
     lock_identifiers([ident])
     owners = identifier_owners([ident]).get((ident.kind, ident.value), set()) - {customer.pk}
@@ -816,9 +819,19 @@ def link_verified_identifier(
     main = profiles[customer.pk]
     if not main.is_live:
         raise CustomerNotLive()
+    proven_by = set(
+        Identity.objects.filter(
+            kind=ident.kind, value=ident.value, verified=True, customer_id__in=owners
+        ).values_list("customer_id", flat=True)
+    )
     for other in sorted((profiles[pk] for pk in owners), key=_survivor_order):
         if other.user_id is not None and other.user_id != main.user_id:
             _queue_review(main, other, ident, _("Another account holds this identifier."))
+            continue
+        if other.pk not in proven_by and is_claimed(other.pk):
+            # Someone proved who that profile is (a card, a till id), not this value: a person
+            # checks before the two become one.
+            _queue_review(main, other, ident, _("A profile with other proof typed this value."))
             continue
         main = _merge_or_review(
             main,

@@ -111,3 +111,19 @@ def test_the_allauth_confirmation_links_the_email():
     survivor = Customer.objects.get(user=user, status="live")
     assert {survivor.pk} <= {profile.pk, typist.pk}
     assert Customer.objects.filter(status="live", identities__value="ana@example.com").count() == 1
+
+
+def test_a_profile_proven_otherwise_that_typed_the_value_waits_for_review(make_customer):
+    till_customer = make_customer(card="CARD-7")
+    # An e-mail written down at the till, never verified.
+    Identity.objects.create(
+        customer=till_customer, kind="email", value="ana@example.com", source="store"
+    )
+    me = services.customer_for_user(UserFactory(email="me@example.com"))
+
+    result = services.link_verified_identifier(customer=me, kind="email", value="ana@example.com")
+
+    assert result.pk == me.pk and not Merge.objects.exists()
+    assert Customer.objects.get(pk=till_customer.pk).status == "live"
+    assert MergeReview.objects.filter(value="ana@example.com", status="pending").exists()
+    assert me.identities.get(value="ana@example.com").verified
