@@ -22,6 +22,7 @@ from customers.models import (
     Identity,
     Merge,
     MergeReview,
+    PhoneVerification,
     ReviewStatus,
 )
 from omni.admin_mixins import ReadOnlyAdminMixin
@@ -285,3 +286,14 @@ class BlockedIdentifierAdmin(admin.ModelAdmin):
     list_display = ["kind", "value", "reason", "created_at"]
     list_filter = ["kind"]
     search_fields = ["value"]
+
+
+@admin.register(PhoneVerification)
+class PhoneVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Codes sent to prove phones (the code's digest is never shown)."""
+
+    list_display = ["created_at", "customer", "phone", "attempts", "expires_at", "verified_at"]
+    list_select_related = ["customer"]
+    fields = ["customer", "phone", "created_at", "expires_at", "attempts", "verified_at"]
+    readonly_fields = fields
+    search_fields = ["phone"]

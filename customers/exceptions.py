@@ -34,3 +34,37 @@ class ProfileClaimed(DomainError):
     code = "sign_in_required"
     status_code = 403
     default_message = _("This belongs to a customer account: sign in to use it.")
+
+
+class TooManyPhoneVerifications(CustomerError):
+    """Too many codes asked for one profile or one phone: nobody may SMS-bomb a number."""
+
+    code = "too_many_verifications"
+    status_code = 429
+    default_message = _("Too many verification codes requested: try again in an hour.")
+
+
+class PhoneVerificationNotFound(NotFound):
+    code = "phone_verification_not_found"
+    default_message = _("No verification code was sent to this phone: ask for one first.")
+
+
+class WrongPhoneCode(CustomerError):
+    code = "wrong_phone_code"
+    default_message = _("The verification code does not match.")
+
+
+class PhoneCodeExpired(CustomerError):
+    code = "phone_code_expired"
+    default_message = _("The verification code has expired: ask for a new one.")
+
+
+class PhoneCodeUsed(Conflict):
+    code = "phone_code_used"
+    default_message = _("This verification code was already used.")
+
+
+class TooManyCodeAttempts(CustomerError):
+    code = "too_many_attempts"
+    status_code = 429
+    default_message = _("Too many wrong codes: ask for a new one.")

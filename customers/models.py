@@ -447,3 +447,33 @@ class Erasure(models.Model):
 
     def __str__(self):
         return f"erased #{self.customer_id}"
+
+
+class PhoneVerification(models.Model):
+    """A code sent by SMS to prove a phone (``services.start_phone_verification``). Only the
+    code's digest is kept; the row records the attempts and when the code was used."""
+
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        related_name="phone_verifications",
+        on_delete=models.CASCADE,
+    )
+    phone = models.CharField(_("phone"), max_length=32, help_text=_("E.164."))
+    code_digest = models.CharField(_("code digest"), max_length=64)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("phone verification")
+        verbose_name_plural = _("phone verifications")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["customer", "created_at"], name="customers_phonever_cust_idx"),
+            models.Index(fields=["phone", "created_at"], name="customers_phonever_phone_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.phone} ({self.created_at:%Y-%m-%d %H:%M})"

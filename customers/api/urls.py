@@ -8,4 +8,6 @@ urlpatterns = [
     path("me/identities/", views.MyIdentitiesView.as_view(), name="me-identities"),
     path("me/consents/", views.MyConsentsView.as_view(), name="me-consents"),
     path("me/export/", views.MyExportView.as_view(), name="me-export"),
+    path("me/phone/", views.MyPhoneView.as_view(), name="me-phone"),
+    path("me/phone/verify/", views.MyPhoneVerifyView.as_view(), name="me-phone-verify"),
 ]

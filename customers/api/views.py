@@ -173,3 +173,96 @@ class MyExportView(APIView):
     )
     def get(self, request):
         return Response(services.export_customer(services.customer_for_user(request.user)))
+
+
+class _StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's CharField turns numbers into strings)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _CodeField(_StrictCharField, serializers.RegexField):
+    pass
+
+
+class PhoneStartSerializer(serializers.Serializer):
+    phone = _StrictCharField(max_length=32, help_text="E.164 or a Spanish number.")
+
+
+class PhoneConfirmSerializer(PhoneStartSerializer):
+    code = _CodeField(
+        r"^[0-9]{6}\Z",
+        error_messages={"invalid": _("Enter the 6 digits of the code, as a string.")},
+        help_text="The 6 digits sent by SMS, as a string.",
+    )
+
+
+class PhoneVerificationSerializer(serializers.Serializer):
+    phone = serializers.CharField(help_text="E.164.")
+    expires_at = serializers.DateTimeField()
+
+
+class PhoneVerifiedSerializer(serializers.Serializer):
+    phone = serializers.CharField(help_text="E.164.")
+    verified = serializers.BooleanField(
+        help_text="False while another account holds this phone verified: the two profiles "
+        "wait in the staff's review queue."
+    )
+
+
+class MyPhoneView(APIView):
+    permission_classes = [ShopperPermission]
+
+    @extend_schema(
+        summary="Send me a code by SMS to verify a phone",
+        description="202: a 6-digit code valid for 10 minutes was sent. Errors: "
+        "`invalid_identifier` (400), `too_many_verifications` (429: 5 codes an hour per "
+        "shopper and per phone).",
+        request=PhoneStartSerializer,
+        responses={202: PhoneVerificationSerializer, 429: ERROR_RESPONSES[400], **ERROR_RESPONSES},
+    )
+    def post(self, request):
+        payload = PhoneStartSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        verification = services.start_phone_verification(
+            customer=services.customer_for_user(request.user),
+            phone=payload.validated_data["phone"],
+        )
+        body = PhoneVerificationSerializer(verification).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class MyPhoneVerifyView(APIView):
+    """Not atomic as a whole: a wrong code is counted even though the call fails."""
+
+    permission_classes = [ShopperPermission]
+
+    @extend_schema(
+        summary="Verify my phone with the code sent to it",
+        description="The phone is proved: the guest orders placed with it join my account. "
+        "Errors: `wrong_phone_code` (400), `phone_code_expired` (400), "
+        "`phone_verification_not_found` (404), `phone_code_used` (409), `too_many_attempts` "
+        "(429: the 5th wrong code locks it; ask for a new one).",
+        request=PhoneConfirmSerializer,
+        responses={
+            200: PhoneVerifiedSerializer,
+            409: ERROR_RESPONSES[400],
+            429: ERROR_RESPONSES[400],
+            **ERROR_RESPONSES,
+        },
+    )
+    def post(self, request):
+        payload = PhoneConfirmSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        verification = services.confirm_phone_verification(
+            customer=services.customer_for_user(request.user),
+            phone=data["phone"],
+            code=data["code"],
+        )
+        held = verification.customer.identities.filter(kind="phone", value=verification.phone)
+        body = {"phone": verification.phone, "verified": held.filter(verified=True).exists()}
+        return Response(PhoneVerifiedSerializer(body).data)

@@ -1,6 +1,7 @@
 """Writes of the customers app (a package: profiles/identity/consent/GDPR, and event ingest)."""
 
 from customers.services.events import BatchTooLarge, EventResult, record_events
+from customers.services.phones import confirm_phone_verification, start_phone_verification
 from customers.services.profiles import (
     IDENTITY_LIMITS,
     SHARED_IDENTIFIER_THRESHOLD,
@@ -33,6 +34,7 @@ __all__ = [
     "approve_review",
     "clean_identifiers",
     "confirm_consent",
+    "confirm_phone_verification",
     "confirmation_token",
     "current_consents",
     "customer_for_user",
@@ -48,4 +50,5 @@ __all__ = [
     "record_events",
     "reject_review",
     "set_consent",
+    "start_phone_verification",
 ]
