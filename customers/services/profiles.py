@@ -66,6 +66,7 @@ from customers.models import (
     IdentityKind,
     Merge,
     MergeReview,
+    PhoneVerification,
     ReviewStatus,
 )
 from customers.signals import customer_erased, customers_merged
@@ -460,6 +461,7 @@ def merge_customers(
     Identity.objects.filter(customer=absorbed).update(customer=survivor)
     Event.objects.filter(customer=absorbed).update(customer=survivor)
     Consent.objects.filter(customer=absorbed).update(customer=survivor)
+    PhoneVerification.objects.filter(customer=absorbed).update(customer=survivor)
     MergeReview.objects.filter(
         Q(customer_a=absorbed) | Q(customer_b=absorbed), status=ReviewStatus.PENDING
     ).filter(Q(customer_a=survivor) | Q(customer_b=survivor)).update(
@@ -694,6 +696,11 @@ def export_customer(customer: Customer) -> dict:
         "merges": list(
             Merge.objects.filter(survivor=customer).values("absorbed_id", "cause", "created_at")
         ),
+        "phone_verifications": list(
+            PhoneVerification.objects.filter(customer=customer)
+            .order_by("created_at", "pk")
+            .values("phone", "created_at", "verified_at")
+        ),
     }
 
 
@@ -710,6 +717,7 @@ def erase_customer(*, customer: Customer, acting_user=None, reason: str = "") ->
     absorbed_ids = list(Customer.objects.filter(merged_into=customer).values_list("pk", flat=True))
     people = [customer.pk, *absorbed_ids]
     Identity.objects.filter(customer_id__in=people).delete()
+    PhoneVerification.objects.filter(customer_id__in=people).delete()
     Event.objects.filter(customer_id__in=people).update(properties={}, identity=None)
     Consent.objects.filter(customer_id__in=people).update(evidence={})
     Merge.objects.filter(Q(survivor_id__in=people) | Q(absorbed_id__in=people)).update(

@@ -286,3 +286,13 @@ def test_the_admin_lists_verifications_without_the_digest(client, shopper, start
         assert PHONE in response.content.decode()
         assert verification.code_digest not in response.content.decode()
     assert client.post("/admin/customers/phoneverification/add/").status_code == 403
+
+
+def test_the_gdpr_export_lists_the_phones_codes_went_to(shopper, start):
+    ana = shopper()
+    start(ana)
+
+    exported = services.export_customer(ana)["phone_verifications"]
+
+    assert [row["phone"] for row in exported] == [PHONE]
+    assert "code_digest" not in exported[0]
