@@ -237,3 +237,15 @@ def test_a_profile_of_another_account_is_never_returned_for_an_email(shop, mailo
     assert me["id"] != owner.pk
     assert Customer.objects.get(pk=owner.pk).user.email == "renamed@example.com"
     assert not Merge.objects.exists()
+
+
+def test_the_refusals_speak_the_shoppers_language(shop, victim):
+    victims_cart = Cart.objects.get(customer=victim.customer, status=CartStatus.OPEN)
+    attacker = sign_up(ATTACKER)
+    spanish = {"HTTP_ACCEPT_LANGUAGE": "es", "HTTP_X_CART_TOKEN": victims_cart.token}
+
+    theirs = attacker.get("/api/v1/carts/current/", **spanish)
+    anonymous = APIClient().get("/api/v1/carts/current/", **spanish)
+
+    assert "pertenece a otro cliente" in error_of(theirs, 403)["message"]
+    assert "inicia sesión" in error_of(anonymous, 403)["message"]
