@@ -213,6 +213,9 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# Request limits: a larger body is a 413 in the API's error format (omni.api.exceptions).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Omni API",
     "DESCRIPTION": "Omnichannel retail back-office: catalog, stock, customers, orders, campaigns.",
