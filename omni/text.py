@@ -23,3 +23,32 @@ def shorten(value, limit: int = ECHO_LENGTH) -> str:
     in UTF-8 (a lone surrogate becomes U+FFFD)."""
     text = UNSTORABLE.sub("\ufffd", str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unstorable_path(data) -> tuple | None:
+    """The path of the first key or string PostgreSQL cannot store, or None."""
+    if type(data) is str:
+        return () if UNSTORABLE.search(data) else None
+    if type(data) is not dict and type(data) is not list:
+        return None
+    search = UNSTORABLE.search
+    stack = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        for key, value in node.items() if type(node) is dict else enumerate(node):
+            if type(key) is str and search(key):
+                return (*path, key)
+            if type(value) is str:
+                if search(value):
+                    return (*path, key)
+            elif type(value) is dict or type(value) is list:
+                stack.append((value, (*path, key)))
+    return None
+
+
+def path_name(path: tuple) -> str:
+    """("batch", 0, "properties", "k") → "batch[0].properties.k" (safe to echo)."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if type(part) is int else f".{shorten(part)}"
+    return name.lstrip(".") or "body"

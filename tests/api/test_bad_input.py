@@ -89,6 +89,44 @@ def written():
     )
 
 
+@pytest.mark.parametrize("depth", [33, 1_000, 100_000])
+def test_deeply_nested_json_is_a_400_not_a_recursion_error(api, depth):
+    before = written()
+
+    error = error_of(send(api, CARTS, "[" * depth + "]" * depth), 400)
+
+    assert error["code"] == "too_deep"
+    assert "32" in error["message"]
+    assert written() == before
+
+
+def test_nesting_up_to_the_limit_is_parsed(api):
+    nested = {}
+    for _ in range(30):  # the body itself, "extra" and 30 levels: 32
+        nested = {"a": nested}
+
+    response = send(api, CARTS, {"anonymous_id": "device-9", "extra": nested})
+
+    assert response.status_code == 201, response.content
+
+
+def test_nesting_limit_is_a_setting(api, settings):
+    settings.API_JSON_MAX_DEPTH = 2
+
+    error = error_of(send(api, CARTS, {"anonymous_id": "d", "extra": {"a": {}}}), 400)
+
+    assert error["code"] == "too_deep"
+    assert "2" in error["message"]
+
+
+def test_deep_nesting_inside_an_event_batch(api):
+    deep = "[" * 5_000 + "]" * 5_000
+    body = '{"batch": [{"type": "page", "anonymous_id": "d", "properties": {"x": ' + deep + "}}]}"
+
+    assert error_of(send(api, EVENTS, body), 400)["code"] == "too_deep"
+    assert not Event.objects.exists()
+
+
 def test_ten_megabyte_json_body_is_a_413_in_the_error_format(api):
     body = {"anonymous_id": "x" * 10_000_000}
 
@@ -143,6 +181,90 @@ def test_a_big_body_outside_the_api_keeps_djangos_page(client, settings):
     assert response["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("bad", ["a\x00b", "a\ud800b", "\udfff"])
+def test_cart_line_sku_that_postgresql_cannot_store(api, cart, bad):
+    before = written()
+
+    error = error_of(send(api, LINES, {"sku": bad, "quantity": 1}, HTTP_X_CART_TOKEN=cart), 400)
+
+    assert error["code"] == "invalid"
+    assert error["fields"] == {"sku": [UNSTORABLE]}
+    assert written() == before
+
+
+@pytest.mark.parametrize("bad", ["m\x00", "\ud800"])
+def test_checkout_location_that_postgresql_cannot_store(api, cart, bad):
+    before = written()
+    body = {"fulfilment": "pickup", "location": bad, "email": "g@example.com"}
+
+    error = error_of(send(api, CHECKOUT, body, HTTP_X_CART_TOKEN=cart), 400)
+
+    assert list(error["fields"]) == ["location"]
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"anonymous_id": "d", "channel": "web", "k\x00": 1}, "k\ufffd"),
+        ({"anonymous_id": "d", "extra": [1, {"x": "\ud800"}]}, "extra[1].x"),
+        ({"anonymous_id": "d", "extra": {"\udc00": "v"}}, "extra.\ufffd"),
+        ('"\\u0000"', "body"),  # the whole body is one string
+    ],
+)
+def test_keys_and_nested_values_anywhere_in_a_body_are_checked(api, body, path):
+    before = written()
+
+    error = error_of(send(api, CARTS, body), 400)
+
+    assert error["fields"] == {path: [UNSTORABLE]}
+    assert error["message"] == f"{path}: {UNSTORABLE}"
+    assert written() == before
+
+
+def test_form_bodies_are_checked_too(api):
+    response = api.post(
+        CARTS, "anonymous_id=a%00b", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert error_of(response, 400)["fields"] == {"anonymous_id": [UNSTORABLE]}
+    assert not Cart.objects.exists()
+
+
+def test_coupon_code_with_nul(api, cart):
+    response = send(api, COUPON, {"code": "SAVE\x0010"}, HTTP_X_CART_TOKEN=cart)
+
+    assert error_of(response, 400)["fields"] == {"code": [UNSTORABLE]}
+
+
+@pytest.mark.parametrize(
+    ("headers", "where"),
+    [
+        ({"HTTP_X_CART_TOKEN": "tok\x00en"}, "header.X-Cart-Token"),
+        ({"HTTP_IDEMPOTENCY_KEY": "key\x00"}, "header.Idempotency-Key"),
+        ({"HTTP_AUTHORIZATION": "Token abc\x00"}, "header.Authorization"),
+        ({"HTTP_USER_AGENT": "agent\x00"}, "header.User-Agent"),
+    ],
+)
+def test_headers_used_as_data_are_checked(api, cart, headers, where):
+    before = written()
+    body = {"fulfilment": "pickup", "location": "mad", "email": "g@example.com"}
+    headers.setdefault("HTTP_X_CART_TOKEN", cart)
+
+    error = error_of(send(api, CHECKOUT, body, **headers), 400)
+
+    assert error["fields"] == {where: [UNSTORABLE]}
+    assert written() == before
+
+
+def test_query_string_and_path_are_checked(api, backoffice):
+    error = error_of(api.get("/api/v1/products/", {"q": "shirt\x00"}), 400)
+    assert error["fields"] == {"query.q": [UNSTORABLE]}
+
+    error = error_of(backoffice.get("/api/v1/orders/A-1\x00/"), 400)
+    assert error["fields"] == {"path": [UNSTORABLE]}
+
+
 def test_deleting_a_variant_with_stock_history_is_a_409(backoffice, shop):
     error = error_of(backoffice.delete(f"/api/v1/variants/{shop.jeans.pk}/"), 409)
 
@@ -178,3 +300,10 @@ def test_a_huge_invalid_choice_is_cut_short(api):
     error = error_of(response, 400)
     assert len(response.content) < 1_000
     assert error["message"].endswith("…")
+
+
+@pytest.mark.parametrize("body", ['{"code": NaN}', '{"code": "x",', b'{"code": "\xed\xa0\x80"}'])
+def test_bodies_that_are_not_strict_utf8_json(api, cart, body):
+    error = error_of(send(api, COUPON, body, HTTP_X_CART_TOKEN=cart), 400)
+
+    assert error["code"] == "parse_error"
