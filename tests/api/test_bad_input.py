@@ -294,12 +294,93 @@ def test_deleting_an_unused_product_still_works(backoffice, shop):
     assert not Variant.objects.filter(pk=unused.pk).exists()
 
 
+def test_an_unknown_megabyte_sku_is_not_echoed(api, cart):
+    response = send(api, LINES, {"sku": "S" * 1_000_000, "quantity": 1}, HTTP_X_CART_TOKEN=cart)
+
+    error = error_of(response, 400)
+    assert len(response.content) < 1_000
+    assert error["fields"]["sku"] == [f"Object with sku={'S' * 99}… does not exist."]
+    assert error["message"] == f"sku: Object with sku={'S' * 99}… does not exist."
+
+
+def test_an_unknown_long_sku_for_an_import_is_not_echoed(backoffice, shop):
+    body = {
+        "channel": "marketplace",
+        "external_reference": "A-1",
+        "buyer": {"email": "b@example.com"},
+        "lines": [{"sku": "Q" * 50_000, "quantity": 1, "unit_price": "1.00"}],
+        "shipping_address": {
+            "name": "Ana",
+            "line1": "Calle 1",
+            "postal_code": "28013",
+            "city": "Madrid",
+            "country": "ES",
+        },
+    }
+
+    response = send(backoffice, "/api/v1/orders/import/", body)
+
+    assert error_of(response, 400)["code"] == "invalid"
+    assert len(response.content) < 1_000
+
+
 def test_a_huge_invalid_choice_is_cut_short(api):
     response = send(api, CARTS, {"anonymous_id": "d", "channel": "w" * 100_000})
 
     error = error_of(response, 400)
     assert len(response.content) < 1_000
     assert error["message"].endswith("…")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"sku": ["a"], "quantity": 1},
+        {"sku": {"a": 1}, "quantity": 1},
+        {"sku": True, "quantity": 1},
+        {"sku": None, "quantity": 1},
+        {"sku": 1.5, "quantity": 1},
+        {"sku": "X", "quantity": "many"},
+        {"sku": "X", "quantity": [1]},
+        {"sku": "X", "quantity": 1, "channel": ["web"]},
+        [{"sku": "X", "quantity": 1}],
+        '"X"',
+        3,
+        None,
+    ],
+)
+def test_wrong_types_for_a_cart_line(api, cart, body):
+    before = written()
+
+    error = error_of(send(api, LINES, body, HTTP_X_CART_TOKEN=cart), 400)
+
+    assert error["code"] == "invalid"
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"location": ["mad"]},
+        {"location": {"code": "mad"}},
+        {"location": True},
+        {"fulfilment": ["pickup"]},
+        {"fulfilment": "ship", "location": None, "shipping_address": ["Calle 1"]},
+        {"latitude": {"x": 1}, "longitude": 1},
+        {"latitude": "NaN", "longitude": "Infinity"},
+        {"coupon": ["SAVE10"]},
+        {"email": ["g@example.com"]},
+        {"pay_at_pickup": "maybe"},
+    ],
+)
+def test_wrong_types_at_checkout_write_nothing(api, cart, change):
+    before = written()
+    body = {"fulfilment": "pickup", "location": "mad", "email": "g@example.com", **change}
+
+    error = error_of(send(api, CHECKOUT, body, HTTP_X_CART_TOKEN=cart), 400)
+
+    assert error["code"] == "invalid"
+    assert written() == before
 
 
 @pytest.mark.parametrize("body", ['{"code": NaN}', '{"code": "x",', b'{"code": "\xed\xa0\x80"}'])
