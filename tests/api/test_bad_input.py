@@ -8,6 +8,7 @@ Bodies with NUL or lone surrogates are encoded by hand (``json.dumps`` escapes t
 import json
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -89,6 +90,9 @@ def written():
     )
 
 
+# --- Deep nesting ------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("depth", [33, 1_000, 100_000])
 def test_deeply_nested_json_is_a_400_not_a_recursion_error(api, depth):
     before = written()
@@ -125,6 +129,9 @@ def test_deep_nesting_inside_an_event_batch(api):
 
     assert error_of(send(api, EVENTS, body), 400)["code"] == "too_deep"
     assert not Event.objects.exists()
+
+
+# --- Body size ---------------------------------------------------------------------------------
 
 
 def test_ten_megabyte_json_body_is_a_413_in_the_error_format(api):
@@ -179,6 +186,9 @@ def test_a_big_body_outside_the_api_keeps_djangos_page(client, settings):
 
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- NUL and lone surrogates -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", ["a\x00b", "a\ud800b", "\udfff"])
@@ -265,6 +275,94 @@ def test_query_string_and_path_are_checked(api, backoffice):
     assert error["fields"] == {"path": [UNSTORABLE]}
 
 
+# --- The event batch: typed fields, per-event errors -------------------------------------------
+
+
+def good_event(n, **extra):
+    return {
+        "type": "track",
+        "event": "product_viewed",
+        "anonymous_id": f"good-{n}",
+        "message_id": f"m-{n}",
+        **extra,
+    }
+
+
+BAD_EVENTS = {
+    "channel as a list": ({"channel": ["web"]}, "channel"),
+    "channel as an object": ({"channel": {"web": 1}}, "channel"),
+    "type as a list": ({"type": ["track"]}, "type"),
+    "30 February": ({"timestamp": "2024-02-30T10:00:00+00:00"}, "timestamp"),
+    "hour 25": ({"timestamp": "2024-02-03T25:00:00Z"}, "timestamp"),
+    "offset of 25 hours": ({"timestamp": "2024-02-03T10:00:00+25:00"}, "timestamp"),
+    "timestamp as a number": ({"timestamp": 1700000000}, "timestamp"),
+    "after year 9999 in UTC": ({"timestamp": "9999-12-31T23:59:59-23:59"}, "timestamp"),
+    "before year 1 in UTC": ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
+    "properties as a list": ({"properties": [1, 2]}, "properties"),
+    "properties as text": ({"properties": "x"}, "properties"),
+    "traits as a list": ({"type": "identify", "traits": ["x"]}, "traits"),
+    "anonymous_id as a list": ({"anonymous_id": ["d"]}, "anonymous_id"),
+    "anonymous_id as a number": ({"anonymous_id": 7}, "anonymous_id"),
+    "message_id as a number": ({"message_id": 7}, "message_id"),
+    "event name as an object": ({"event": {"x": 1}}, "event"),
+    "event name with NUL": ({"event": "view\x00ed"}, "event"),
+    "anonymous_id with NUL": ({"anonymous_id": "dev\x00"}, "anonymous_id"),
+    "anonymous_id with a lone surrogate": ({"anonymous_id": "dev\ud800"}, "anonymous_id"),
+    "message_id with NUL": ({"message_id": "m\x00"}, "message_id"),
+    "properties key with NUL": ({"properties": {"k\x00": 1}}, "properties.k\ufffd"),
+    "properties value, a lone surrogate": (
+        {"properties": {"a": [{"b": "\udc00"}]}},
+        "properties.a[0].b",
+    ),
+    "traits value with NUL": (
+        {"type": "identify", "traits": {"first_name": "Ana\x00"}},
+        "traits.first_name",
+    ),
+    "order total out of range": (
+        {"event": "order_placed", "properties": {"total": "1e30"}},
+        "properties.total",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_EVENTS)
+def test_a_bad_event_is_its_own_error_and_writes_nothing(api, case):
+    change, field = BAD_EVENTS[case]
+    bad = {**good_event(2), "anonymous_id": "bad-device", "message_id": "m-bad", **change}
+
+    response = send(api, EVENTS, {"batch": [good_event(1), bad, good_event(3)]})
+
+    assert response.status_code == 200, response.content
+    first, error, third = response.json()
+    assert (first["status"], error["status"], third["status"]) == ("created", "error", "created")
+    assert error["index"] == 1 and error["error"]["code"] == "invalid"
+    assert field in error["error"]["fields"], error
+    assert Event.objects.count() == 2
+    assert not Event.objects.filter(idempotency_key="m-bad").exists()
+    assert not Identity.objects.filter(value__startswith="bad-device").exists()
+    assert not Identity.objects.filter(value__startswith="dev").exists()
+
+
+def test_an_offset_postgresql_does_not_take_is_stored_in_utc(api):
+    event = good_event(1, timestamp="2024-02-03T23:30:00+23:00")
+
+    [result] = send(api, EVENTS, {"batch": [event]}).json()
+
+    assert result["status"] == "created", result
+    stored = Event.objects.get(pk=result["event_id"]).occurred_at
+    assert stored.isoformat() == "2024-02-03T00:30:00+00:00"
+
+
+def test_the_batch_itself_must_be_a_list(api):
+    for body in ({"batch": {"type": "page"}}, {"batch": "x"}, "3"):
+        assert error_of(send(api, EVENTS, body), 400)["fields"] == {
+            "batch": ['Send {"batch": [ ...events ]}.']
+        }
+
+
+# --- Deleting what other rows depend on --------------------------------------------------------
+
+
 def test_deleting_a_variant_with_stock_history_is_a_409(backoffice, shop):
     error = error_of(backoffice.delete(f"/api/v1/variants/{shop.jeans.pk}/"), 409)
 
@@ -292,6 +390,9 @@ def test_deleting_an_unused_product_still_works(backoffice, shop):
 
     assert response.status_code == 204
     assert not Variant.objects.filter(pk=unused.pk).exists()
+
+
+# --- Errors never echo a huge value ------------------------------------------------------------
 
 
 def test_an_unknown_megabyte_sku_is_not_echoed(api, cart):
@@ -330,6 +431,21 @@ def test_a_huge_invalid_choice_is_cut_short(api):
     error = error_of(response, 400)
     assert len(response.content) < 1_000
     assert error["message"].endswith("…")
+
+
+def test_a_huge_invalid_email_in_an_event_is_cut_short(api):
+    server_key = UserFactory()
+    server_key.user_permissions.add(Permission.objects.get(codename="add_event"))
+    api.force_authenticate(server_key)
+
+    response = send(api, EVENTS, {"batch": [good_event(1, email="@" + "e" * 100_000)]})
+
+    [result] = response.json()
+    assert result["status"] == "error" and "email" in result["error"]["fields"]
+    assert len(response.content) < 1_000
+
+
+# --- Wrong types -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
