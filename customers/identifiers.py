@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from customers.exceptions import InvalidIdentifier
 from customers.models import IdentityKind
+from omni.text import is_storable, shorten
 
 DEFAULT_PHONE_REGION = "ES"
 MAX_LENGTH = 255
@@ -21,7 +22,7 @@ def normalise_email(value: str) -> str:
         validate_email(email)
     except ValidationError:
         raise InvalidIdentifier(
-            _("“%(value)s” is not a valid e-mail address.") % {"value": value},
+            _("“%(value)s” is not a valid e-mail address.") % {"value": shorten(value)},
             fields={"email": [_("Enter a valid e-mail address.")]},
         ) from None
     return email
@@ -35,7 +36,7 @@ def normalise_phone(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier(
-            _("“%(value)s” is not a valid phone number.") % {"value": value},
+            _("“%(value)s” is not a valid phone number.") % {"value": shorten(value)},
             fields={"phone": [_("Enter a valid phone number, e.g. +34 600 111 222.")]},
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -51,6 +52,9 @@ def normalise(kind: str, value) -> str:
             _("The %(kind)s must be a non-empty string.") % {"kind": kind},
             fields={kind: [_("Required.")]},
         )
+    if not is_storable(value):
+        message = _("Null characters and lone surrogates are not allowed.")
+        raise InvalidIdentifier(message, fields={kind: [message]})
     if kind == IdentityKind.EMAIL:
         result = normalise_email(value)
     elif kind == IdentityKind.PHONE:

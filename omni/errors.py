@@ -1,6 +1,8 @@
 """Error pages: JSON in the API's error format under /api/, HTML elsewhere."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from django.views import defaults
 
 from omni.api.exceptions import error_body
@@ -8,6 +10,17 @@ from omni.api.exceptions import error_body
 
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request, exception=None):
+    """Django's 400s (a body read before DRF parses it, e.g. by a middleware, that is over
+    DATA_UPLOAD_MAX_MEMORY_SIZE; too many form fields; a suspicious request)."""
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        body = error_body("too_large", _("The request body is too large."))
+        return JsonResponse(body, status=413)
+    return JsonResponse(error_body("bad_request", _("Bad request.")), status=400)
 
 
 def not_found(request, exception=None):

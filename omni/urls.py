@@ -23,5 +23,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
+handler400 = "omni.errors.bad_request"
 handler500 = "omni.errors.server_error"
 handler404 = "omni.errors.not_found"

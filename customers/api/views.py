@@ -49,6 +49,9 @@ class EventBatchView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "events"
+    # One event with a NUL or a lone surrogate is that event's error (the service checks every
+    # text it stores), not a refused batch.
+    refuse_unstorable_text = False
 
     @extend_schema(
         summary="Record a batch of events",

@@ -10,11 +10,14 @@ Rules:
   anonymous profile. Events carrying a known-person identifier (e-mail, phone, card, till id,
   …) go through ``identify`` and may stitch or merge profiles.
 * Unknown event names are kept as type ``custom`` with the name in ``name``.
+* Every field is checked for its type before use; text PostgreSQL cannot store (a NUL, a lone
+  surrogate) and impossible timestamps are that event's error too, never a failed batch.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -45,6 +48,7 @@ from customers.services.profiles import (
 )
 from customers.traits import apply_event_increments
 from omni.exceptions import DomainError
+from omni.text import MESSAGE_LENGTH, is_storable, path_name, shorten, unstorable_path
 
 CALL_TYPES = ("track", "page", "identify")
 CHANNELS = frozenset(Channel.values)
@@ -92,6 +96,7 @@ class _Parsed:
     type: str = ""
     name: str = ""
     properties: dict = field(default_factory=dict)
+    properties_json: str = "{}"
     occurred_at: datetime | None = None
     message_id: str | None = None
     profile: dict = field(default_factory=dict)
@@ -102,87 +107,157 @@ def _error(index, message, fields=None, code="invalid") -> EventResult:
     return EventResult(
         index=index,
         status="error",
-        error={"code": code, "message": str(message), "fields": fields or {}},
+        error={"code": code, "message": shorten(message, MESSAGE_LENGTH), "fields": fields or {}},
     )
 
 
 PUBLIC_IDENTIFIERS = ("anonymous_id", "push_token")
+# PostgreSQL's jsonb refuses the escape \u0000 (not a backslash followed by "u0000").
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+MAX_ORDER_TOTAL = Decimal("999999.99")
+_PROPERTIES_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False)  # built once
+
+
+class _Invalid(Exception):
+    """An event refused while parsing: becomes its ``error`` result (nothing is written)."""
+
+    def __init__(self, message, fields=None, code="invalid"):
+        super().__init__(message)
+        self.message, self.fields, self.code = message, fields, code
+
+
+def _unstorable(name: str) -> _Invalid:
+    message = _("Null characters and lone surrogates are not allowed.")
+    return _Invalid(message, {name: [message]})
 
 
 def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
     if not isinstance(raw, dict):
         return _error(index, _("Each event must be a JSON object."))
+    try:
+        return _parse_event(index, raw, trusted)
+    except _Invalid as invalid:
+        return _error(index, invalid.message, invalid.fields, invalid.code)
+
+
+def _parse_event(index: int, raw: dict, trusted: bool) -> _Parsed:
+    """Every field is checked for its type before it is used (raises _Invalid)."""
+    call, channel = _call_and_channel(raw)
+    message_id = _message_id(raw.get("message_id"))
+    occurred_at = _occurred_at(raw.get("timestamp"))
+    properties, traits = _objects(raw)
+    if not trusted:
+        _refuse_personal(raw, traits)
+    identifiers = _identifiers(raw, traits)
+    profile = _profile(traits)
+    event_type, name = _event_type(call, raw.get("event"), properties)
+    return _Parsed(
+        index=index,
+        call=call,
+        identifiers=identifiers,
+        channel=channel,
+        type=event_type,
+        name=name,
+        properties=properties,
+        properties_json=_properties_json(properties),
+        occurred_at=occurred_at,
+        message_id=message_id,
+        profile=profile,
+    )
+
+
+def _call_and_channel(raw: dict) -> tuple[str, str]:
     call = raw.get("type", "track")
-    if call not in CALL_TYPES:
-        return _error(
-            index,
-            _("“type” must be track, page or identify."),
-            {"type": [_("Unknown call type.")]},
+    if not isinstance(call, str) or call not in CALL_TYPES:
+        raise _Invalid(
+            _("“type” must be track, page or identify."), {"type": [_("Unknown call type.")]}
         )
     channel = raw.get("channel", Channel.WEB)
-    if channel not in CHANNELS:
-        return _error(index, _("Unknown channel."), {"channel": [_("Unknown channel.")]})
-    message_id = raw.get("message_id")
-    if message_id is not None and (
-        not isinstance(message_id, str) or not 0 < len(message_id) <= 100
-    ):
-        return _error(
-            index, _("message_id must be 1–100 characters."), {"message_id": [_("Invalid.")]}
-        )
-    timestamp = raw.get("timestamp")
-    occurred_at = timezone.now()
-    if timestamp is not None:
+    if not isinstance(channel, str) or channel not in CHANNELS:
+        raise _Invalid(_("Unknown channel."), {"channel": [_("Unknown channel.")]})
+    return call, channel
+
+
+def _message_id(message_id) -> str | None:
+    if message_id is None:
+        return None
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 100:
+        raise _Invalid(_("message_id must be 1–100 characters."), {"message_id": [_("Invalid.")]})
+    if not is_storable(message_id):
+        raise _unstorable("message_id")
+    return message_id
+
+
+def _occurred_at(timestamp) -> datetime:
+    if timestamp is None:
+        return timezone.now()
+    try:
         parsed = parse_datetime(timestamp) if isinstance(timestamp, str) else None
-        if parsed is None:
-            return _error(
-                index, _("timestamp must be an ISO 8601 date-time."), {"timestamp": [_("Invalid.")]}
-            )
-        if timezone.is_naive(parsed):
-            return _error(
-                index, _("timestamp needs a time zone offset."), {"timestamp": [_("Naive.")]}
-            )
-        occurred_at = parsed
+    except ValueError:  # well formed but impossible: 30 February, hour 25, offset +25:00
+        parsed = None
+    if parsed is None:
+        raise _Invalid(
+            _("timestamp must be an ISO 8601 date-time."), {"timestamp": [_("Invalid.")]}
+        )
+    if timezone.is_naive(parsed):
+        raise _Invalid(_("timestamp needs a time zone offset."), {"timestamp": [_("Naive.")]})
+    try:  # PostgreSQL takes offsets up to 15:59 only; in UTC, past year 9999 is an overflow
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise _Invalid(
+            _("timestamp must be an ISO 8601 date-time."), {"timestamp": [_("Invalid.")]}
+        ) from None
+
+
+def _objects(raw: dict) -> tuple[dict, dict]:
     properties = raw.get("properties") or {}
     if not isinstance(properties, dict):
-        return _error(index, _("properties must be an object."), {"properties": [_("Invalid.")]})
-    if len(repr(properties)) > MAX_PROPERTIES_BYTES:
-        return _error(index, _("properties are too large."), {"properties": [_("Too large.")]})
+        raise _Invalid(_("properties must be an object."), {"properties": [_("Invalid.")]})
     traits = raw.get("traits") or {}
     if not isinstance(traits, dict):
-        return _error(index, _("traits must be an object."), {"traits": [_("Invalid.")]})
+        raise _Invalid(_("traits must be an object."), {"traits": [_("Invalid.")]})
+    return properties, traits
 
-    if not trusted:
-        personal = [k for k in IDENTIFIER_FIELDS if k not in PUBLIC_IDENTIFIERS and raw.get(k)]
-        personal += [f"traits.{k}" for k in ("email", "phone", "loyalty_card") if traits.get(k)]
-        if raw.get("email_verified") or traits.get("email_verified"):
-            personal.append("email_verified")
-        if personal:
-            message = _("Personal identifiers need a server key (customers.add_event).")
-            return _error(index, message, {name: [message] for name in personal}, "forbidden")
-    raw_identifiers = []
+
+def _refuse_personal(raw: dict, traits: dict) -> None:
+    personal = [k for k in IDENTIFIER_FIELDS if k not in PUBLIC_IDENTIFIERS and raw.get(k)]
+    personal += [f"traits.{k}" for k in ("email", "phone", "loyalty_card") if traits.get(k)]
+    if raw.get("email_verified") or traits.get("email_verified"):
+        personal.append("email_verified")
+    if personal:
+        message = _("Personal identifiers need a server key (customers.add_event).")
+        raise _Invalid(message, {name: [message] for name in personal}, "forbidden")
+
+
+def _identifiers(raw: dict, traits: dict) -> list[Identifier]:
     sources = {
         **{k: raw.get(k) for k in IDENTIFIER_FIELDS},
         **{k: traits.get(k) for k in ("email", "phone", "loyalty_card") if traits.get(k)},
     }
+    verified_email = bool(raw.get("email_verified") or traits.get("email_verified"))
+    identifiers = []
     for name, value in sources.items():
-        if value in (None, ""):
+        if value is None or value == "":
             continue
+        kind = IDENTIFIER_FIELDS[name]
+        try:
+            value = normalise(kind, value)
+        except InvalidIdentifier as exc:
+            fields = next(iter(exc.fields.values())) if exc.fields else [exc.message]
+            raise _Invalid(exc.message, {name: fields}) from None
         # Personal identifiers come with a server key only: the sender vouches for a phone;
         # an e-mail counts as verified when it says so.
-        verified = IDENTIFIER_FIELDS[name] == IdentityKind.PHONE or (
-            name == "email" and bool(raw.get("email_verified") or traits.get("email_verified"))
+        verified = kind == IdentityKind.PHONE or (name == "email" and verified_email)
+        identifiers.append(Identifier(kind, value, verified))
+    if not identifiers:
+        raise _Invalid(
+            _("An event needs an anonymous_id or an identifier (email, phone, …)."),
+            {"anonymous_id": [_("Required when no other identifier is given.")]},
         )
-        raw_identifiers.append((name, IDENTIFIER_FIELDS[name], value, verified))
-    identifiers = []
-    for name, kind, value, verified in raw_identifiers:
-        try:
-            identifiers.append(Identifier(kind, normalise(kind, value), verified))
-        except InvalidIdentifier as exc:
-            return _error(
-                index,
-                exc.message,
-                {name: next(iter(exc.fields.values())) if exc.fields else [exc.message]},
-            )
+    return identifiers
+
+
+def _profile(traits: dict) -> dict:
     profile = {}
     for name in PROFILE_TRAITS:
         value = traits.get(name)
@@ -195,52 +270,61 @@ def _parse(index: int, raw, trusted: bool) -> _Parsed | EventResult:
                 "name": name,
                 "n": limit,
             }
-            return _error(index, message, {f"traits.{name}": [message]})
+            raise _Invalid(message, {f"traits.{name}": [message]})
+        if not is_storable(value):
+            raise _unstorable(f"traits.{name}")
         if name == "preferred_language" and value not in dict(settings.LANGUAGES):
             message = _("Unsupported language.")
-            return _error(index, message, {"traits.preferred_language": [message]})
+            raise _Invalid(message, {"traits.preferred_language": [message]})
         profile[name] = value
-    if not identifiers:
-        return _error(
-            index,
-            _("An event needs an anonymous_id or an identifier (email, phone, …)."),
-            {"anonymous_id": [_("Required when no other identifier is given.")]},
-        )
-    parsed = _Parsed(
-        index=index,
-        call=call,
-        identifiers=identifiers,
-        channel=channel,
-        properties=properties,
-        occurred_at=occurred_at,
-        message_id=message_id,
-        profile=profile,
-    )
+    return profile
+
+
+def _event_type(call: str, name, properties: dict) -> tuple[str, str]:
+    """(type, custom name) of the event; an order's total is normalised in ``properties``."""
     if call == "page":
-        parsed.type = EventType.PAGE_VIEWED
-    elif call == "track":
-        name = raw.get("event")
-        if not isinstance(name, str) or not name.strip() or len(name) > 100:
-            return _error(index, _("A track call names its event."), {"event": [_("Required.")]})
-        name = name.strip()
-        if name in EVENT_TYPES and name != EventType.CUSTOM:
-            parsed.type = name
-        else:
-            parsed.type, parsed.name = EventType.CUSTOM, name
-        if parsed.type == EventType.ORDER_PLACED:
-            total = properties.get("total")
-            try:
-                ok = total is not None and Decimal(str(total)).is_finite()
-            except (InvalidOperation, ValueError):
-                ok = False
-            if not ok:
-                return _error(
-                    index,
-                    _("order_placed needs properties.total as a decimal amount."),
-                    {"properties.total": [_("Invalid amount.")]},
-                )
-            properties["total"] = str(Decimal(str(total)).quantize(Decimal("0.01")))
-    return parsed
+        return EventType.PAGE_VIEWED, ""
+    if call != "track":
+        return "", ""
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise _Invalid(_("A track call names its event."), {"event": [_("Required.")]})
+    if not is_storable(name):
+        raise _unstorable("event")
+    name = name.strip()
+    if name in EVENT_TYPES and name != EventType.CUSTOM:
+        if name == EventType.ORDER_PLACED:
+            properties["total"] = _order_total(properties.get("total"))
+        return name, ""
+    return EventType.CUSTOM, name
+
+
+def _order_total(total) -> str:
+    try:
+        amount = Decimal(str(total)) if total is not None else None
+    except (InvalidOperation, ValueError):
+        amount = None
+    if amount is None or not amount.is_finite() or abs(amount) > MAX_ORDER_TOTAL:
+        raise _Invalid(
+            _("order_placed needs properties.total as a decimal amount."),
+            {"properties.total": [_("Invalid amount.")]},
+        )
+    return str(amount.quantize(Decimal("0.01")))
+
+
+def _properties_json(properties: dict) -> str:
+    """The properties as the JSON text stored (checked once here, reused by the insert)."""
+    try:
+        text = _PROPERTIES_JSON.encode(properties)
+    except (TypeError, ValueError):
+        text = None
+    if text is None:
+        raise _Invalid(_("properties must be an object."), {"properties": [_("Invalid.")]})
+    # NUL comes out of json.dumps escaped (\\u0000), a lone surrogate as it is.
+    if ("\\u0000" in text and _ESCAPED_NUL.search(text)) or not is_storable(text):
+        raise _unstorable(path_name(("properties", *(unstorable_path(properties) or ()))))
+    if len(text) > MAX_PROPERTIES_BYTES:
+        raise _Invalid(_("properties are too large."), {"properties": [_("Too large.")]})
+    return text
 
 
 def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
@@ -471,7 +555,7 @@ def _insert_pg(items: list[_Parsed]) -> dict[int, int]:
                     [i.channel for i in group],
                     [i.type for i in group],
                     [i.name for i in group],
-                    [json.dumps(i.properties) for i in group],
+                    [i.properties_json for i in group],
                     [i.occurred_at for i in group],
                     [i.message_id for i in group],
                     list(range(len(group))),

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from inventory.models import Category, Location, Product, Variant
+from omni.api.fields import SlugRelatedField
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -48,7 +49,7 @@ class ProductSerializer(serializers.ModelSerializer):
 
 
 class ProductWriteSerializer(serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
+    category = SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
 
     class Meta:
         model = Product

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from inventory import selectors, services
 from inventory.models import Location, MovementKind, Variant
+from omni.api.fields import SlugRelatedField
 from omni.api.idempotency import idempotent_response
 from omni.api.schema import ERROR_RESPONSES
 
@@ -46,7 +47,7 @@ class PooledAvailabilitySerializer(serializers.Serializer):
 
 
 class LineInputSerializer(serializers.Serializer):
-    sku = serializers.SlugRelatedField(
+    sku = SlugRelatedField(
         slug_field="sku", queryset=Variant.objects.filter(active=True), source="variant"
     )
     quantity = serializers.IntegerField(min_value=1, max_value=1000)
@@ -86,12 +87,8 @@ class PickupOptionSerializer(serializers.Serializer):
 
 
 class StockWriteSerializer(serializers.Serializer):
-    location = serializers.SlugRelatedField(
-        slug_field="code", queryset=Location.objects.filter(active=True)
-    )
-    sku = serializers.SlugRelatedField(
-        slug_field="sku", queryset=Variant.objects.all(), source="variant"
-    )
+    location = SlugRelatedField(slug_field="code", queryset=Location.objects.filter(active=True))
+    sku = SlugRelatedField(slug_field="sku", queryset=Variant.objects.all(), source="variant")
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 

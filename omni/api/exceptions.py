@@ -2,18 +2,46 @@
 
 Every error leaves as ``{"error": {"code": ..., "message": ..., "fields": {...}}}`` with a 4xx
 status: DRF's own exceptions, validation errors (from serializers and django-filter), Django's
-Http404/PermissionDenied/ValidationError and the apps' ``DomainError`` subclasses.
+Http404/PermissionDenied/ValidationError, a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413), a delete
+refused by a protected foreign key (409) and the apps' ``DomainError`` subclasses. No message or
+field echoes more than a short prefix of what the client sent.
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from omni.exceptions import DomainError
+from omni.text import MESSAGE_LENGTH, shorten
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _lazy("The request body is too large.")
+    default_code = "too_large"
+
+
+class InUse(DomainError):
+    code = "in_use"
+    status_code = status.HTTP_409_CONFLICT
+
+
+def _in_use(exc: ProtectedError | RestrictedError) -> InUse:
+    """A delete refused by protected foreign keys, naming what depends on the object."""
+    objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+    names = sorted({str(obj._meta.verbose_name_plural) for obj in objects})
+    return InUse(
+        _("It cannot be deleted while other records refer to it: %(dependents)s.")
+        % {"dependents": ", ".join(names)},
+        fields={"dependents": names},
+    )
 
 
 def _flatten(detail):
@@ -35,25 +63,49 @@ def _first_message(fields):
     return _("Invalid input.")
 
 
+def _echo_safe(value):
+    """Fields with every key and string shortened (and printable in UTF-8)."""
+    if isinstance(value, dict):
+        return {shorten(k): _echo_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_echo_safe(v) for v in value]
+    return shorten(value, MESSAGE_LENGTH) if isinstance(value, str) else value
+
+
 def error_body(code, message, fields=None):
-    return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
+    return {
+        "error": {
+            "code": code,
+            "message": shorten(message, MESSAGE_LENGTH),
+            "fields": _echo_safe(fields or {}),
+        }
+    }
+
+
+def _translate(exc):
+    """Django's and the database's exceptions → the DRF or domain exception they mean."""
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "message_dict"):
+            return exceptions.ValidationError(exc.message_dict)
+        return exceptions.ValidationError({"non_field_errors": exc.messages})
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
+    if isinstance(exc, ProtectedError | RestrictedError):
+        return _in_use(exc)
+    return exc
 
 
 def exception_handler(exc, context):
+    exc = _translate(exc)
     if isinstance(exc, DomainError):
         response = Response(
             error_body(exc.code, exc.message, _flatten(exc.fields)), status=exc.status_code
         )
         return response
-    if isinstance(exc, DjangoValidationError):
-        if hasattr(exc, "message_dict"):
-            exc = exceptions.ValidationError(exc.message_dict)
-        else:
-            exc = exceptions.ValidationError({"non_field_errors": exc.messages})
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    if isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from customers.models import Channel
 from inventory.models import Location, Variant
 from omni import sql as fast_sql
+from omni.api.fields import SlugRelatedField
 from orders.models import Fulfilment
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -100,15 +101,14 @@ class CouponValueSerializer(serializers.Serializer):
 # --- Storefront: checkout ---------------------------------------------------------------------
 
 
-class LocationCodeField(serializers.SlugRelatedField):
+class LocationCodeField(SlugRelatedField):
     """A location by its code, read with one prepared statement (on every checkout)."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, str | int) or isinstance(data, bool):
-            self.fail("invalid")
-        found = fast_sql.get(Location, str(data), field="code")
+        code = self.clean_slug(data)
+        found = fast_sql.get(Location, code, field="code")
         if found is None:
-            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+            self.not_found(code)
         return found
 
 
@@ -273,7 +273,7 @@ class BuyerSerializer(serializers.Serializer):
 
 
 class ImportLineSerializer(serializers.Serializer):
-    sku = serializers.SlugRelatedField(
+    sku = SlugRelatedField(
         slug_field="sku", queryset=Variant.objects.select_related("product"), source="variant"
     )
     quantity = serializers.IntegerField(min_value=1, max_value=999)

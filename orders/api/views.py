@@ -31,6 +31,7 @@ from inventory import selectors as inventory_selectors
 from inventory.api.stock import PickupPointSerializer
 from inventory.models import Variant
 from omni import sql as fast_sql
+from omni.api.fields import SlugRelatedField
 from omni.api.idempotency import idempotent_response
 from omni.api.representation import represent
 from omni.api.schema import ERROR_RESPONSES, ErrorSerializer
@@ -69,7 +70,7 @@ class CartCreateSerializer(serializers.Serializer):
 
 
 class CartLineInputSerializer(serializers.Serializer):
-    sku = serializers.SlugRelatedField(
+    sku = SlugRelatedField(
         slug_field="sku",
         queryset=Variant.objects.select_related("product"),
         source="variant",
