@@ -3,17 +3,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from customers import views as customer_views
 from omni import views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health/", views.health, name="health"),
-    path(
-        "consent/confirm/<str:token>/",
-        customer_views.confirm_consent,
-        name="customers-confirm-consent",
-    ),
+    path("", include("customers.urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
