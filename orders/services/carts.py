@@ -80,7 +80,7 @@ VALUES (%s, %s, %s, %s)
 ON CONFLICT (cart_id, variant_id) DO UPDATE
    SET quantity = CASE WHEN %s THEN orders_cartline.quantity + EXCLUDED.quantity
                        ELSE EXCLUDED.quantity END
-RETURNING quantity, xmax = 0
+RETURNING quantity
 """
 
 
@@ -102,10 +102,11 @@ def _write_line(cart: Cart, variant: Variant, quantity: int, *, add: bool, chann
     if quantity == 0 and not add:
         CartLine.objects.filter(cart=cart, variant=variant).delete()
     else:
+        asked = quantity
         with connection.cursor() as cursor:
             cursor.execute(_UPSERT_LINE_SQL, [cart.pk, variant.pk, quantity, timezone.now(), add])
-            quantity, inserted = cursor.fetchone()
-        if inserted:
+            (quantity,) = cursor.fetchone()
+        if quantity == asked:  # maybe a new line (an added one grew past ``asked`` otherwise)
             _check_line_count(cart)
     if add:  # the line's new total is known only now
         _check(variant, quantity, channel)
