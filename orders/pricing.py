@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from inventory.models import Category, Variant
 from inventory.selectors import category_with_descendants
 from omni.exceptions import Conflict, DomainError
+from orders import locks
 from orders.models import Coupon, CouponRedemption, Promotion, PromotionKind
 
 CENT = Decimal("0.01")
@@ -135,11 +136,9 @@ def redeem_coupon(
 ) -> CouponRedemption:
     """Redeem a code for an order (online or at the counter): at most once if single-use,
     within the promotion's limits, whatever the concurrency."""
-    coupon = Coupon.objects.select_for_update().filter(code=normalise_code(code)).first()
+    coupon = locks.coupon_for_update(normalise_code(code))  # with its promotion
     if coupon is None:
         raise CouponInvalid(_("Unknown coupon code."), fields={"code": [_("Unknown.")]})
-    # The locked promotion row: its counters are read under the lock.
-    coupon.promotion = Promotion.objects.select_for_update().get(pk=coupon.promotion_id)
     discount = _evaluate(coupon, lines=lines, channel=channel, customer=customer)
     updated = Promotion.objects.filter(
         Q(max_uses__isnull=True) | Q(times_used__lt=F("max_uses")), pk=coupon.promotion_id

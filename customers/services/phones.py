@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from customers import locks
 from customers.exceptions import (
     CustomerNotLive,
     PhoneCodeExpired,
@@ -48,7 +49,7 @@ def _digest(phone: str, code) -> str:
 
 def _locked_customer(customer: Customer, phone: str) -> Customer:
     lock_identifiers([Identifier(IdentityKind.PHONE, phone)])
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = locks.customer_for_update(customer.pk)
     if not customer.is_live:
         raise CustomerNotLive()
     return customer
@@ -92,12 +93,7 @@ def start_phone_verification(*, customer: Customer, phone: str) -> PhoneVerifica
 
 
 def _latest_usable(customer: Customer, phone: str) -> PhoneVerification:
-    verification = (
-        PhoneVerification.objects.select_for_update()
-        .filter(customer=customer, phone=phone)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    verification = locks.latest_phone_code_for_update(customer, phone)
     if verification is None:
         raise PhoneVerificationNotFound()
     if verification.verified_at is not None:

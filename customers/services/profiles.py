@@ -45,6 +45,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from customers import locks
 from customers.exceptions import CustomerNotLive, InvalidIdentifier, MergeRefused, ProfileClaimed
 from customers.identifiers import normalise
 from customers.models import (
@@ -427,12 +428,7 @@ def merge_customers(
     """Absorb one live profile into another: every related row moves, an audit row stays."""
     if survivor.pk == absorbed.pk:
         raise MergeRefused(_("A profile cannot be merged into itself."))
-    locked = {
-        c.pk: c
-        for c in Customer.objects.filter(pk__in=[survivor.pk, absorbed.pk])
-        .order_by("pk")
-        .select_for_update()
-    }
+    locked = locks.customers_for_update([survivor.pk, absorbed.pk])
     survivor, absorbed = locked[survivor.pk], locked[absorbed.pk]
     if not survivor.is_live or not absorbed.is_live:
         raise CustomerNotLive()
@@ -499,7 +495,7 @@ def merge_customers(
 
 @transaction.atomic
 def reject_review(*, review: MergeReview, acting_user=None) -> MergeReview:
-    review = MergeReview.objects.select_for_update().get(pk=review.pk)
+    review = locks.review_for_update(review.pk)
     if review.status != ReviewStatus.PENDING:
         raise MergeRefused(_("This review was already decided."))
     review.status = ReviewStatus.REJECTED
@@ -511,7 +507,7 @@ def reject_review(*, review: MergeReview, acting_user=None) -> MergeReview:
 
 @transaction.atomic
 def approve_review(*, review: MergeReview, acting_user=None) -> Merge:
-    review = MergeReview.objects.select_for_update().get(pk=review.pk)
+    review = locks.review_for_update(review.pk)
     if review.status != ReviewStatus.PENDING:
         raise MergeRefused(_("This review was already decided."))
     survivor, absorbed = sorted((review.customer_a, review.customer_b), key=_survivor_order)
@@ -571,7 +567,7 @@ def set_consent(
         raise InvalidIdentifier(_("Unknown consent source."), fields={"source": [source]})
     if source == ConsentSource.STORE and staff is None:
         raise InvalidIdentifier(_("Consent taken in a store names the staff member."))
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = locks.customer_for_update(customer.pk)
     if not customer.is_live:
         raise CustomerNotLive()
     state = ConsentState.GRANTED if granted else ConsentState.WITHDRAWN
@@ -711,7 +707,7 @@ def erase_customer(*, customer: Customer, acting_user=None, reason: str = "") ->
     apps strip it on ``customer_erased``). Audited by a Merge-free ErasureRecord."""
     from customers.models import Erasure
 
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = locks.customer_for_update(customer.pk)
     if customer.status == CustomerStatus.ERASED:
         return customer
     absorbed_ids = list(Customer.objects.filter(merged_into=customer).values_list("pk", flat=True))
@@ -777,7 +773,7 @@ def customer_for_user(user) -> Customer:
     if customer is not None:
         return customer
     # Two first requests of one account at once: the account row serialises them.
-    type(user).objects.select_for_update().filter(pk=user.pk).exists()
+    locks.account_for_update(user.pk)
     customer = Customer.objects.filter(user=user, status=CustomerStatus.LIVE).first()
     if customer is not None:
         return customer
@@ -800,7 +796,7 @@ def record_contact(*, customer: Customer, identifiers: Iterable, source: str) ->
     from customers.selectors import is_claimed
 
     idents = clean_identifiers(identifiers, vouched=False)
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = locks.customer_for_update(customer.pk)
     if not customer.is_live:
         raise CustomerNotLive()
     if is_claimed(customer.pk):

@@ -13,6 +13,7 @@ from customers.models import Channel, Customer, EventType
 from inventory.models import Variant
 from inventory.selectors import pooled_availability_up_to
 from omni import sql as fast_sql
+from orders import locks
 from orders.exceptions import CartNotYours, InvalidCartLine, NotEnoughToSell
 from orders.models import Cart, CartLine, CartStatus
 from orders.rules import check_bearer_access
@@ -41,7 +42,7 @@ def cart_for_device(*, anonymous_id: str, channel: str) -> Cart:
 
 
 def _locked(cart: Cart) -> Cart:
-    locked = fast_sql.get(Cart, cart.pk, lock="update")  # on every cart change: one statement
+    locked = locks.cart_for_update(cart.pk)
     if locked is None or locked.status != CartStatus.OPEN:
         raise InvalidCartLine(_("This cart is no longer open."))
     if locked.customer_id == cart.customer_id and Cart.customer.is_cached(cart):
@@ -143,12 +144,7 @@ def merge_carts(*, source: Cart, target: Cart) -> Cart:
     """Move the source cart's lines into the target (quantities add up); the source is closed."""
     if source.pk == target.pk:
         return target
-    carts = {
-        c.pk: c
-        for c in Cart.objects.filter(pk__in=[source.pk, target.pk])
-        .order_by("pk")
-        .select_for_update()
-    }
+    carts = locks.carts_for_update([source.pk, target.pk])
     source, target = carts[source.pk], carts[target.pk]
     if source.status != CartStatus.OPEN:
         return target

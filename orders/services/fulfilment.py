@@ -20,10 +20,10 @@ from django.utils.translation import gettext as _
 
 from customers import services as customer_services
 from customers.models import EventType
-from inventory import locks
+from inventory import locks as stock_locks
 from inventory import services as stock
 from inventory.models import MovementKind, Reservation, ReservationStatus, TransferStatus
-from orders import notifications
+from orders import locks, notifications
 from orders.exceptions import (
     InvalidCheckout,
     InvalidOrderState,
@@ -47,7 +47,7 @@ from orders.signals import order_collected, send_on_commit
 
 
 def _locked(order: Order) -> Order:
-    return Order.objects.select_for_update(of=("self",)).select_related("location").get(pk=order.pk)
+    return locks.order_for_update(order.pk)
 
 
 def _require(order: Order, *statuses, fulfilment=None) -> None:
@@ -278,11 +278,7 @@ def mark_shipped(*, order: Order, acting_user=None) -> Order:
 
 def _expire_one(pk: int, now: datetime) -> bool:
     with transaction.atomic():
-        order = (
-            Order.objects.select_for_update(skip_locked=True)
-            .filter(pk=pk, status=OrderStatus.READY, hold_until__lte=now)
-            .first()
-        )
+        order = locks.order_if_due_for_update(pk, status=OrderStatus.READY, hold_until__lte=now)
         if order is None:
             return False
         stock.release_owner(owner=order.owner)
@@ -374,7 +370,7 @@ def _release_everything(order: Order) -> None:
     (location, variant) order — the same order a checkout and a transfer shipment use.
     """
     transfer_ids = order.lines.exclude(transfer=None).values_list("transfer_id", flat=True)
-    transfers = locks.transfers_for_update(set(transfer_ids))
+    transfers = stock_locks.transfers_for_update(set(transfer_ids))
     owners = [order.owner] + [
         f"transfer:{t.pk}"
         for t in transfers
@@ -427,7 +423,7 @@ def short_pick(
     """
     order = _locked(order)
     _require(order, OrderStatus.PLACED, OrderStatus.READY, fulfilment=Fulfilment.PICKUP)
-    line = order.lines.select_for_update().get(pk=line.pk)
+    line = locks.order_line_for_update(order, line.pk)
     if line.state not in (LineState.ALLOCATED, LineState.SHORT):
         raise InvalidOrderState(_("This line is not waiting at the store."))
     if line.state == LineState.SHORT:  # never arrived: nothing on the shelf to write off

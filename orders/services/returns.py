@@ -16,6 +16,7 @@ from customers import services as customer_services
 from customers.models import EventType
 from inventory import services as stock
 from inventory.models import Location, MovementKind
+from orders import locks
 from orders.exceptions import InvalidReturn
 from orders.models import (
     LineState,
@@ -64,7 +65,7 @@ def create_return(
         raise InvalidReturn(_("This location is closed."), fields={"location": [location.code]})
     if not lines:
         raise InvalidReturn(_("Choose the lines that come back."), fields={"lines": [_("Empty.")]})
-    order_lines = {line.pk: line for line in order.lines.select_for_update().order_by("pk")}
+    order_lines = locks.order_lines_for_update(order)
     pending: dict[int, int] = {}
     for line_id, quantity in ReturnLine.objects.filter(
         rma__order=order, rma__received_at__isnull=True
@@ -123,7 +124,7 @@ def create_return(
 def receive_return(*, return_: Return, conditions: dict[int, str], acting_user=None) -> Return:
     """Inspect the returned units ({order_line_id: resellable|damaged}); stock and refund follow."""
     order = _locked(return_.order)
-    return_ = Return.objects.select_for_update().select_related("location").get(pk=return_.pk)
+    return_ = locks.return_for_update(return_.pk)
     if return_.received_at is not None:
         raise InvalidReturn(_("This return was already received."))
     # Stock rows are locked in (location, variant) order: one location, sorted by variant.
