@@ -42,6 +42,7 @@ from inventory.models import (
 )
 from inventory.signals import transfer_received
 from omni import sql as fast_sql
+from omni.signals import send_on_commit
 
 MAX_COUNTED = 1_000_000
 ONLINE = "online"
@@ -732,10 +733,7 @@ def receive_transfer(
     transfer.status = TransferStatus.RECEIVED if complete else TransferStatus.PARTIALLY_RECEIVED
     transfer.received_at = timezone.now()
     transfer.save(update_fields=["status", "received_at"])
-    transfer_id = transfer.pk
-    transaction.on_commit(
-        lambda: transfer_received.send(sender=Transfer, transfer_id=transfer_id), robust=True
-    )
+    send_on_commit(transfer_received, sender=Transfer, transfer_id=transfer.pk)
     return transfer
 
 

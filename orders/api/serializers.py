@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from customers.models import Channel
 from inventory.models import Location, Variant
-from omni import sql as fast_sql
+from inventory.selectors import location_by_code
 from omni.api.fields import SlugRelatedField
 from orders.models import Fulfilment
 
@@ -106,7 +106,7 @@ class LocationCodeField(SlugRelatedField):
 
     def to_internal_value(self, data):
         code = self.clean_slug(data)
-        found = fast_sql.get(Location, code, field="code")
+        found = location_by_code(code)
         if found is None:
             self.not_found(code)
         return found

@@ -30,7 +30,6 @@ from customers.models import Channel, IdentityKind
 from inventory import selectors as inventory_selectors
 from inventory.api.stock import PickupPointSerializer
 from inventory.models import Variant
-from omni import sql as fast_sql
 from omni.api.fields import SlugRelatedField
 from omni.api.idempotency import idempotent_response
 from omni.api.representation import represent
@@ -91,11 +90,11 @@ def current_cart(request, channel=Channel.WEB) -> Cart:
     token = request.headers.get("X-Cart-Token")
     device_cart = None
     if token:
-        found = fast_sql.get(Cart, token, field="token")  # on every storefront cart call
+        found = selectors.cart_by_token(token)  # on every storefront cart call
         if found is not None and found.status == CartStatus.OPEN:
             device_cart = found
         elif found is not None and found.status == CartStatus.MERGED and found.merged_into_id:
-            device_cart = fast_sql.get(Cart, found.merged_into_id)
+            device_cart = selectors.cart_by_pk(found.merged_into_id)
         if device_cart is None:
             raise CartNotFound()
     shopper = _shopper(request)

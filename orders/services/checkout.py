@@ -34,6 +34,7 @@ from inventory.exceptions import InsufficientStock
 from inventory.models import Category, Location, LocationKind, Product, StockLevel, Variant
 from inventory.selectors import distance_km, ready_after_transfer, with_availability
 from omni import sql as fast_sql
+from omni.signals import send_on_commit
 from orders import pricing
 from orders.exceptions import (
     EmptyCart,
@@ -55,7 +56,7 @@ from orders.models import (
     new_order_number,
 )
 from orders.payments import provider
-from orders.signals import order_placed, send_on_commit
+from orders.signals import order_placed
 
 ORDER_CHANNELS = (
     Channel.WEB,
@@ -508,7 +509,7 @@ def _create(
             "skus": [i.variant.sku for i in items],
         },
     )
-    send_on_commit(order_placed, order_id=order.pk)
+    send_on_commit(order_placed, sender=Order, order_id=order.pk)
     return order
 
 

@@ -23,6 +23,7 @@ from customers.models import EventType
 from inventory import locks as stock_locks
 from inventory import services as stock
 from inventory.models import MovementKind, Reservation, ReservationStatus, TransferStatus
+from omni.signals import send_on_commit
 from orders import locks, notifications
 from orders.exceptions import (
     InvalidCheckout,
@@ -43,7 +44,7 @@ from orders.models import (
 )
 from orders.payments import provider
 from orders.services.checkout import log
-from orders.signals import order_collected, send_on_commit
+from orders.signals import order_collected
 
 
 def _locked(order: Order) -> Order:
@@ -255,7 +256,7 @@ def _hand_over(order: Order, acting_user, now, identity_checked: bool) -> None:
         channel="store",
         properties={"order": order.number, "store": order.location.code},
     )
-    send_on_commit(order_collected, order_id=order.pk)
+    send_on_commit(order_collected, sender=Order, order_id=order.pk)
 
 
 @transaction.atomic

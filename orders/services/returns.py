@@ -16,6 +16,7 @@ from customers import services as customer_services
 from customers.models import EventType
 from inventory import services as stock
 from inventory.models import Location, MovementKind
+from omni.signals import send_on_commit
 from orders import locks
 from orders.exceptions import InvalidReturn
 from orders.models import (
@@ -30,7 +31,7 @@ from orders.models import (
 )
 from orders.services.checkout import log
 from orders.services.fulfilment import _locked, _refund
-from orders.signals import order_returned, send_on_commit
+from orders.signals import order_returned
 
 RETURNABLE = (OrderStatus.COLLECTED, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
 
@@ -181,5 +182,5 @@ def receive_return(*, return_: Return, conditions: dict[int, str], acting_user=N
         channel="store" if not return_.by_post else order.channel,
         properties={"order": order.number, "store": return_.location.code, "refund": str(amount)},
     )
-    send_on_commit(order_returned, order_id=order.pk, return_id=return_.pk)
+    send_on_commit(order_returned, sender=Order, order_id=order.pk, return_id=return_.pk)
     return return_
