@@ -244,7 +244,20 @@ def identify(
         if not customer.is_live:
             raise CustomerNotLive()
 
-    # 1. Everyone holding a deterministic identifier of this call is the same person.
+    main, skipped = _merge_same_person(idents, owners, involved, customer, acting_user)
+    main = _stitch(idents, owners, main, skipped, acting_user)
+    if main is None:
+        main = Customer.objects.create(is_anonymous=True)
+    _attach(main, [i for i in idents if (i.kind, i.value) not in skipped], source)
+    if profile:
+        _fill_profile(main, profile, overwrite=True)
+    return main
+
+
+def _merge_same_person(idents, owners, involved, customer, acting_user):
+    """Step 1: everyone holding a deterministic identifier of this call is the same person.
+    Returns the profile they became (or None) and the identifiers left with a profile whose
+    merge the guard rails refused (now in the review queue, still live)."""
     same_person = {customer.pk} if customer else set()
     for ident in idents:
         if ident.deterministic:
@@ -262,9 +275,6 @@ def identify(
             ident=next(i for i in idents if i.deterministic),
             acting_user=acting_user,
         )
-
-    # A merge the guard rails refused (now in the review queue) leaves the other profile
-    # live: the deterministic identifiers it holds stay with it.
     skipped: set[tuple[str, str]] = set()
     others = same_person - {main.pk} if main is not None else set()
     if others:
@@ -276,8 +286,12 @@ def identify(
         for ident in idents:
             if ident.deterministic and owners.get((ident.kind, ident.value), set()) & apart:
                 skipped.add((ident.kind, ident.value))
+    return main, skipped
 
-    # 2. Other identifiers stitch anonymous profiles; known ones go to review.
+
+def _stitch(idents, owners, main, skipped, acting_user):
+    """Step 2: other identifiers stitch anonymous profiles; two known ones go to review (their
+    identifier is added to ``skipped``). Returns the profile, None if still nobody."""
     carries_new_person = any(i.deterministic and not owners.get((i.kind, i.value)) for i in idents)
     for ident in idents:
         if ident.deterministic:
@@ -291,38 +305,23 @@ def identify(
                     main = owner
                     continue
                 main = Customer.objects.create(is_anonymous=False)
-            if owner.is_anonymous:
-                main = _merge_or_review(
-                    main,
-                    owner,
-                    cause=_("anonymous profile stitched by %(kind)s") % {"kind": ident.kind},
-                    ident=ident,
-                    acting_user=acting_user,
-                    prefer=main,
-                )
-            elif main.is_anonymous and not carries_new_person:
-                main = _merge_or_review(
-                    owner,
-                    main,
-                    cause=_("anonymous profile stitched by %(kind)s") % {"kind": ident.kind},
-                    ident=ident,
-                    acting_user=acting_user,
-                    prefer=owner,
-                )
-            else:
-                _queue_review(
-                    main,
-                    owner,
-                    ident,
-                    _("Two known profiles share the identifier (%(kind)s).") % {"kind": ident.kind},
-                )
-                skipped.add((ident.kind, ident.value))
+            main = _stitch_pair(main, owner, ident, carries_new_person, skipped, acting_user)
+    return main
 
-    if main is None:
-        main = Customer.objects.create(is_anonymous=True)
-    _attach(main, [i for i in idents if (i.kind, i.value) not in skipped], source)
-    if profile:
-        _fill_profile(main, profile, overwrite=True)
+
+def _stitch_pair(main, owner, ident, carries_new_person, skipped, acting_user):
+    cause = _("anonymous profile stitched by %(kind)s") % {"kind": ident.kind}
+    if owner.is_anonymous:
+        return _merge_or_review(
+            main, owner, cause=cause, ident=ident, acting_user=acting_user, prefer=main
+        )
+    if main.is_anonymous and not carries_new_person:
+        return _merge_or_review(
+            owner, main, cause=cause, ident=ident, acting_user=acting_user, prefer=owner
+        )
+    reason = _("Two known profiles share the identifier (%(kind)s).") % {"kind": ident.kind}
+    _queue_review(main, owner, ident, reason)
+    skipped.add((ident.kind, ident.value))
     return main
 
 

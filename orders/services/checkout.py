@@ -397,48 +397,21 @@ def _create(
     acting_user,
     attempt: int = 0,
 ) -> Order:
-    priced = [pricing.PricedLine(i.variant, i.quantity, i.unit_price) for i in items]
+    """Create the order in named steps: price and redeem, build the order, allocate and
+    reserve, build lines and history, sell at the counter, persist, announce."""
     number = new_order_number()
-    discount = None
-    if coupon_code:
-        redemption = pricing.redeem_coupon(
-            code=coupon_code,
-            lines=priced,
-            channel=channel,
-            reference=number,
-            customer=customer,
-        )
-        discount = pricing.Discount(
-            coupon=redemption.coupon,
-            amount=redemption.discount,
-            free_shipping=redemption.coupon.promotion.kind == pricing.PromotionKind.FREE_SHIPPING,
-        )
-    quote = pricing.quote(priced, discount=discount, ships=fulfilment == Fulfilment.SHIP)
-    if fulfilment == Fulfilment.PICKUP and pay_at_pickup:
-        payment = PaymentState.PAY_AT_PICKUP
-    else:
-        payment = PaymentState.PAID
+    quote, discount = _price_and_redeem(
+        items, number=number, channel=channel, customer=customer, coupon_code=coupon_code,
+        ships=fulfilment == Fulfilment.SHIP,
+    )  # fmt: skip
     payments = provider()
-    order = Order(
-        number=number,
-        customer=customer,
-        cart=cart,
-        channel=channel,
-        fulfilment=fulfilment,
-        location=location,
-        payment_state=payment,
-        payment_provider=payments.name,
-        shipping_address=address,
-        coupon=discount.coupon if discount else None,
-        subtotal=quote.subtotal,
-        discount_total=quote.discount_total,
-        shipping_total=quote.shipping_total,
-        tax_total=quote.tax_total,
-        total=quote.total,
-        idempotency_key=idempotency_key,
-        external_reference=external_reference,
-        created_by=acting_user,
-    )
+    order = _build_order(
+        number=number, customer=customer, cart=cart, channel=channel, fulfilment=fulfilment,
+        location=location, address=address, quote=quote, discount=discount,
+        payment=_payment_state(fulfilment, pay_at_pickup), provider_name=payments.name,
+        idempotency_key=idempotency_key, external_reference=external_reference,
+        acting_user=acting_user,
+    )  # fmt: skip
     # Stock first (the order's number names the holds), then the order row in one INSERT.
     allocations, order.routing_reason, holds = _allocate_and_reserve(
         order, items, point, attempt=attempt
@@ -447,14 +420,67 @@ def _create(
     if transfers:
         order.status = OrderStatus.AWAITING_TRANSFER
         order.promised_on = max(t.promise for t in transfers.values())
-    if payment == PaymentState.PAID:
+    if order.payment_state == PaymentState.PAID:
         order.payment_reference = payments.capture(order_number=number, amount=quote.total)
+    order_lines = _build_lines(order, quote, allocations, transfers)
+    history = _history(order, acting_user)
+    if fulfilment == Fulfilment.COUNTER:
+        _sell_at_counter(order, holds, order_lines, history, acting_user)
+    _persist(order, order_lines, history, cart)
+    _announce(order, items)
+    return order
+
+
+def _price_and_redeem(items, *, number, channel, customer, coupon_code, ships):
+    """The quote, with the coupon redeemed (once, whatever the channel) when one is given."""
+    priced = [pricing.PricedLine(i.variant, i.quantity, i.unit_price) for i in items]
+    discount = None
+    if coupon_code:
+        redemption = pricing.redeem_coupon(
+            code=coupon_code, lines=priced, channel=channel, reference=number, customer=customer
+        )
+        discount = pricing.Discount(
+            coupon=redemption.coupon,
+            amount=redemption.discount,
+            free_shipping=redemption.coupon.promotion.kind == pricing.PromotionKind.FREE_SHIPPING,
+        )
+    return pricing.quote(priced, discount=discount, ships=ships), discount
+
+
+def _payment_state(fulfilment: str, pay_at_pickup: bool) -> str:
+    if fulfilment == Fulfilment.PICKUP and pay_at_pickup:
+        return PaymentState.PAY_AT_PICKUP
+    return PaymentState.PAID
+
+
+def _build_order(*, quote, discount, payment, provider_name, address, acting_user, **fields):
+    """The order row, not saved yet (``_persist`` writes it with its lines and history)."""
+    return Order(
+        **fields,
+        payment_state=payment,
+        payment_provider=provider_name,
+        shipping_address=address,
+        coupon=discount.coupon if discount else None,
+        subtotal=quote.subtotal,
+        discount_total=quote.discount_total,
+        shipping_total=quote.shipping_total,
+        tax_total=quote.tax_total,
+        total=quote.total,
+        created_by=acting_user,
+    )
+
+
+def _build_lines(order, quote, allocations, transfers) -> list[OrderLine]:
     by_variant: dict[int, list[Allocation]] = defaultdict(list)
     for allocation in allocations:
         by_variant[allocation.variant_id].append(allocation)
-    order_lines = []
+    order_lines: list[OrderLine] = []
     for line_quote in quote.lines:
         _split_line(order, line_quote, by_variant, transfers, order_lines)
+    return order_lines
+
+
+def _history(order: Order, acting_user) -> list[OrderEvent]:
     history = [
         OrderEvent(
             order=order,
@@ -468,49 +494,57 @@ def _create(
         history.append(
             OrderEvent(order=order, status=order.status, note=note, acting_user=acting_user)
         )
-    if fulfilment == Fulfilment.COUNTER:  # sold on the spot: the holds become sales now
-        stock.consume(
-            reservation_ids=[r.pk for r in holds],
-            reference=f"order:{order.number}",
+    return history
+
+
+def _sell_at_counter(order, holds, order_lines, history, acting_user) -> None:
+    """Sold on the spot: the holds become sales now and the order is completed."""
+    stock.consume(
+        reservation_ids=[r.pk for r in holds],
+        reference=f"order:{order.number}",
+        acting_user=acting_user,
+    )
+    for line in order_lines:
+        line.state = LineState.FULFILLED
+    order.status, order.closed_at = OrderStatus.COMPLETED, timezone.now()
+    history.append(
+        OrderEvent(
+            order=order,
+            status=OrderStatus.COMPLETED,
+            note=_("Sold at the counter."),
             acting_user=acting_user,
         )
-        for line in order_lines:
-            line.state = LineState.FULFILLED
-        order.status, order.closed_at = OrderStatus.COMPLETED, timezone.now()
-        history.append(
-            OrderEvent(
-                order=order,
-                status=OrderStatus.COMPLETED,
-                note=_("Sold at the counter."),
-                acting_user=acting_user,
-            )
-        )
+    )
+
+
+def _persist(order, order_lines, history, cart) -> None:
+    """The order, its lines, its history and the cart it closes: one statement."""
     updates = []
     if cart is not None:
         cart.status = CartStatus.CHECKED_OUT
         updates.append((cart, ("status", "updated_at")))
-    # The order, its lines, its history and the cart it closes: one statement.
     fast_sql.insert_tree(order, [order_lines, history], updates=updates)
     # Kept for the API's 201 body (``prefetch_placed``), at no cost when nobody asks.
     order._placed_rows = {"lines": order_lines, "history": history}
 
+
+def _announce(order: Order, items: list[Item]) -> None:
+    """The order_placed touchpoint on the customer's timeline, and the signal after commit."""
+    variant = items[0].variant
     customer_services.record_customer_event(
-        customer=customer,
+        customer=order.customer,
         type=EventType.ORDER_PLACED,
-        channel=channel,
+        channel=order.channel,
         properties={
             "order": order.number,
             "total": str(order.total),
-            "store": location.code if location else "",
-            "fulfilment": fulfilment,
-            "category": items[0].variant.product.category.slug
-            if items[0].variant.product.category_id
-            else "",
+            "store": order.location.code if order.location else "",
+            "fulfilment": order.fulfilment,
+            "category": variant.product.category.slug if variant.product.category_id else "",
             "skus": [i.variant.sku for i in items],
         },
     )
     send_on_commit(order_placed, sender=Order, order_id=order.pk)
-    return order
 
 
 def prefetch_placed(order: Order) -> bool:
