@@ -57,6 +57,31 @@ def create_return(
         done = Return.objects.filter(order=order, idempotency_key=key).first()
         if done is not None:
             return done
+    _check_returnable(order, location, lines)
+    return_lines = _return_lines(order, lines)
+    return_ = Return.objects.create(
+        order=order,
+        location=location,
+        by_post=by_post,
+        acting_user=acting_user,
+        idempotency_key=key,
+    )
+    for rl in return_lines:
+        rl.rma = return_
+    ReturnLine.objects.bulk_create(return_lines)
+    log(
+        order,
+        order.status,
+        _("Return R%(id)s announced (%(where)s).")
+        % {"id": return_.pk, "where": _("by post") if by_post else location.name},
+        acting_user,
+    )
+    if conditions is not None:
+        return_ = receive_return(return_=return_, conditions=conditions, acting_user=acting_user)
+    return return_
+
+
+def _check_returnable(order: Order, location: Location, lines: dict[int, int]) -> None:
     if order.status not in RETURNABLE:
         raise InvalidReturn(
             _("Only a collected, shipped or completed order can be returned; this one is %(s)s.")
@@ -66,6 +91,11 @@ def create_return(
         raise InvalidReturn(_("This location is closed."), fields={"location": [location.code]})
     if not lines:
         raise InvalidReturn(_("Choose the lines that come back."), fields={"lines": [_("Empty.")]})
+
+
+def _return_lines(order: Order, lines: dict[int, int]) -> list[ReturnLine]:
+    """The lines coming back, each checked against what is left of it, with its refund (the
+    last units refund what is left of the line's total, so rounding never adds up to more)."""
     order_lines = locks.order_lines_for_update(order)
     pending: dict[int, int] = {}
     for line_id, quantity in ReturnLine.objects.filter(
@@ -99,26 +129,7 @@ def create_return(
                 Decimal("0.01"), rounding=ROUND_HALF_UP
             )
         return_lines.append(ReturnLine(order_line=line, quantity=quantity, refund_amount=refund))
-    return_ = Return.objects.create(
-        order=order,
-        location=location,
-        by_post=by_post,
-        acting_user=acting_user,
-        idempotency_key=key,
-    )
-    for rl in return_lines:
-        rl.rma = return_
-    ReturnLine.objects.bulk_create(return_lines)
-    log(
-        order,
-        order.status,
-        _("Return R%(id)s announced (%(where)s).")
-        % {"id": return_.pk, "where": _("by post") if by_post else location.name},
-        acting_user,
-    )
-    if conditions is not None:
-        return_ = receive_return(return_=return_, conditions=conditions, acting_user=acting_user)
-    return return_
+    return return_lines
 
 
 @transaction.atomic
