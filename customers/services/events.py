@@ -593,8 +593,29 @@ def record_events(
             results[index] = item
         else:
             parsed.append(item)
+    fresh = _drop_duplicates(parsed, results)
+    with transaction.atomic():
+        slow = _resolve_customers(fresh, source or Channel.WEB)
+        _identify_one_by_one(slow, results)
+        _follow_merges(fresh)
+        profiles = [i for i in fresh if i.profile and i.customer_id and i not in slow]
+        for item in profiles:
+            Customer.objects.filter(pk=item.customer_id).update(
+                **item.profile, updated_at=timezone.now()
+            )
+        to_store = [
+            i
+            for i in fresh
+            if i.customer_id is not None and i.call != "identify" and i.index not in results
+        ]
+        stored = _insert(to_store)
+        _results_of_stored(fresh, stored, results)
+        apply_event_increments([i for i in to_store if i.index in stored])
+    return [results[i] for i in range(len(events))]
 
-    # Duplicates: seen before, or twice in this batch.
+
+def _drop_duplicates(parsed: list[_Parsed], results: dict[int, EventResult]) -> list[_Parsed]:
+    """The events not seen before nor twice in this batch; the others get a duplicate result."""
     keys = [p.message_id for p in parsed if p.message_id]
     known = dict(
         Event.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "pk")
@@ -610,55 +631,47 @@ def record_events(
         if item.message_id:
             in_batch.add(item.message_id)
         fresh.append(item)
+    return fresh
 
-    with transaction.atomic():
-        slow = _resolve_customers(fresh, source or Channel.WEB)
-        for item in slow:
-            try:
-                with transaction.atomic():
-                    customer = identify(
-                        identifiers=item.identifiers,
-                        source=item.channel,
-                        profile=item.profile,
-                    )
-            except DomainError as exc:
-                results[item.index] = _error(item.index, exc.message, exc.fields, exc.code)
-                item.customer_id = None
-                continue
-            item.customer_id = customer.pk
-        _follow_merges(fresh)
-        profiles = [i for i in fresh if i.profile and i.customer_id and i not in slow]
-        for item in profiles:
-            Customer.objects.filter(pk=item.customer_id).update(
-                **item.profile, updated_at=timezone.now()
+
+def _identify_one_by_one(slow: list[_Parsed], results: dict[int, EventResult]) -> None:
+    """Events that would stitch or merge existing profiles: ``identify``, each in a savepoint
+    (a refused one is an error result and leaves the others alone)."""
+    for item in slow:
+        try:
+            with transaction.atomic():
+                customer = identify(
+                    identifiers=item.identifiers,
+                    source=item.channel,
+                    profile=item.profile,
+                )
+        except DomainError as exc:
+            results[item.index] = _error(item.index, exc.message, exc.fields, exc.code)
+            item.customer_id = None
+            continue
+        item.customer_id = customer.pk
+
+
+def _results_of_stored(fresh, stored: dict[int, int], results: dict[int, EventResult]) -> None:
+    for item in fresh:
+        if item.index in results:
+            continue
+        if item.call == "identify":
+            results[item.index] = EventResult(
+                index=item.index, status="identified", customer_id=item.customer_id
             )
-        to_store = [
-            i
-            for i in fresh
-            if i.customer_id is not None and i.call != "identify" and i.index not in results
-        ]
-        stored = _insert(to_store)
-        for item in fresh:
-            if item.index in results:
-                continue
-            if item.call == "identify":
-                results[item.index] = EventResult(
-                    index=item.index, status="identified", customer_id=item.customer_id
-                )
-            elif item.index in stored:
-                results[item.index] = EventResult(
-                    index=item.index,
-                    status="created",
-                    event_id=stored[item.index],
-                    customer_id=item.customer_id,
-                )
-            else:  # a concurrent request stored the same message_id first
-                results[item.index] = EventResult(
-                    index=item.index,
-                    status="duplicate",
-                    event_id=Event.objects.filter(idempotency_key=item.message_id)
-                    .values_list("pk", flat=True)
-                    .first(),
-                )
-        apply_event_increments([i for i in to_store if i.index in stored])
-    return [results[i] for i in range(len(events))]
+        elif item.index in stored:
+            results[item.index] = EventResult(
+                index=item.index,
+                status="created",
+                event_id=stored[item.index],
+                customer_id=item.customer_id,
+            )
+        else:  # a concurrent request stored the same message_id first
+            results[item.index] = EventResult(
+                index=item.index,
+                status="duplicate",
+                event_id=Event.objects.filter(idempotency_key=item.message_id)
+                .values_list("pk", flat=True)
+                .first(),
+            )
