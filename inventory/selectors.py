@@ -302,40 +302,10 @@ def pickup_options(
     now = now or timezone.now()
     if not lines:
         return []
-    points = Location.objects.filter(
-        active=True, is_pickup_point=True, sells_online=True, latitude__isnull=False
-    )
-    if radius_km is not None:
-        dlat = radius_km / 111.0
-        dlon = radius_km / max(1e-6, 111.0 * math.cos(math.radians(latitude)))
-        points = points.filter(
-            latitude__range=(latitude - dlat, latitude + dlat),
-            longitude__range=(longitude - dlon, longitude + dlon),
-        )
-    # 1. Distances: only ids and coordinates (as floats) cross the wire.
-    candidates = []
-    for pk, lat, lon in points.values_list(
-        "pk", Cast("latitude", FloatField()), Cast("longitude", FloatField())
-    ):
-        dist = distance_km(latitude, longitude, lat, lon)
-        if radius_km is None or dist <= radius_km:
-            candidates.append((dist, pk))
+    candidates = _nearest_points(latitude, longitude, radius_km)
     if not candidates:
         return []
-    candidates.sort()
-    # 2. Stock of the lines at every pickup point (one query, index on variant).
-    stock = {
-        (location_id, variant_id): sellable
-        for location_id, variant_id, sellable in with_availability(
-            StockLevel.objects.filter(
-                variant_id__in=list(lines),
-                location__active=True,
-                location__is_pickup_point=True,
-                location__sells_online=True,
-            ),
-            now,
-        ).values_list("location_id", "variant_id", "sellable")
-    }
+    stock = _pickup_stock(lines, now)
     ready, later = [], []
     for dist, pk in candidates:
         short = {
@@ -377,6 +347,46 @@ def pickup_options(
             [(dist, details[pk], short) for dist, pk, short in later], supply, now
         )
     return options
+
+
+def _nearest_points(latitude, longitude, radius_km) -> list[tuple[float, int]]:
+    """(distance, location id) of the active pickup points that sell online, nearest first;
+    only ids and coordinates (as floats) cross the wire."""
+    points = Location.objects.filter(
+        active=True, is_pickup_point=True, sells_online=True, latitude__isnull=False
+    )
+    if radius_km is not None:
+        dlat = radius_km / 111.0
+        dlon = radius_km / max(1e-6, 111.0 * math.cos(math.radians(latitude)))
+        points = points.filter(
+            latitude__range=(latitude - dlat, latitude + dlat),
+            longitude__range=(longitude - dlon, longitude + dlon),
+        )
+    candidates = []
+    for pk, lat, lon in points.values_list(
+        "pk", Cast("latitude", FloatField()), Cast("longitude", FloatField())
+    ):
+        dist = distance_km(latitude, longitude, lat, lon)
+        if radius_km is None or dist <= radius_km:
+            candidates.append((dist, pk))
+    candidates.sort()
+    return candidates
+
+
+def _pickup_stock(lines: dict[int, int], now) -> dict[tuple[int, int], int]:
+    """Sellable units of the lines at every pickup point (one query, index on variant)."""
+    return {
+        (location_id, variant_id): sellable
+        for location_id, variant_id, sellable in with_availability(
+            StockLevel.objects.filter(
+                variant_id__in=list(lines),
+                location__active=True,
+                location__is_pickup_point=True,
+                location__sells_online=True,
+            ),
+            now,
+        ).values_list("location_id", "variant_id", "sellable")
+    }
 
 
 def _warehouse_supply(lines, now) -> dict[int, list[tuple[int, int]]]:
