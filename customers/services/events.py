@@ -394,6 +394,15 @@ def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
             owners[(ident.kind, ident.value)] = {customer_id}
         item.customer_id = customer_id
 
+    _write_resolved(items, new_profiles, attach, verify, anonymous_flags, source)
+    return slow
+
+
+def _write_resolved(items, new_profiles, attach, verify, anonymous_flags, source) -> None:
+    """The set-based writes of ``_resolve_customers``: new profiles (their placeholder ids, -n,
+    replaced by the real ones on the events), new identities, profiles now known, e-mails now
+    verified; one statement each."""
+    real: list[int] = []
     now = timezone.now()
     if new_profiles:
         real = _create_profiles([known for known, _ in new_profiles])
@@ -419,7 +428,6 @@ def _resolve_customers(items: list[_Parsed], source: str) -> list[_Parsed]:
         Identity.objects.filter(proven, kind=IdentityKind.EMAIL, verified=False).update(
             verified=True, last_seen_at=now
         )
-    return slow
 
 
 def _create_profiles(known: list[bool]) -> list[int]:
