@@ -1,5 +1,6 @@
 # Omni — the two commands of the README:
-#   make demo   virtualenv + install + migrate + demo data + serve http://127.0.0.1:8000 (SQLite)
+#   make demo   virtualenv + install + embedded PostgreSQL (.pgdata/) + migrate + demo data +
+#               serve http://127.0.0.1:8000; `make demo HOST=127.0.0.1:8001` serves elsewhere
 #   make test   virtualenv + install + start PostgreSQL/Redis (+ Chromium) + the whole suite
 # The virtualenv's interpreter: an optimised system CPython where there is one (scripts/python.sh).
 PYTHON ?= $(shell bash scripts/python.sh)
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omni
 HOST ?= 127.0.0.1:8000
 
-.PHONY: demo test install install-dev services lint format messages bench
+.PHONY: demo demo-db demo-db-stop test install install-dev services lint format messages bench
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,11 +25,17 @@ install: $(BIN)/.runtime
 
 install-dev: $(BIN)/.dev
 
+# The embedded PostgreSQL runs while the demo does (scripts/demo.sh, scripts/embedded_pg.py);
+# DATABASE_URL set in the environment or .env uses that database instead.
 demo: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	@echo "Omni: admin http://$(HOST)/admin/  API http://$(HOST)/api/v1/  docs http://$(HOST)/api/docs/"
-	$(BIN)/python manage.py runserver $(HOST)
+	VENV=$(VENV) HOST=$(HOST) bash scripts/demo.sh
+
+# The demo's database without the web server (for manage.py shell, dbshell, ...), and its stop.
+demo-db: install
+	$(BIN)/python scripts/embedded_pg.py start
+
+demo-db-stop: install
+	$(BIN)/python scripts/embedded_pg.py stop
 
 services:
 	bash scripts/services.sh

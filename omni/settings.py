@@ -1,6 +1,7 @@
 """Omni settings: one module, every deployment difference comes from environment variables.
 
-Defaults give the zero-setup demo (SQLite file, in-process Celery tasks, console e-mail).
+Defaults give the zero-setup demo (the embedded PostgreSQL that `make demo` runs, in-process
+Celery tasks, console e-mail).
 Production sets at least ``SECRET_KEY``, ``DEBUG=False``, ``ALLOWED_HOSTS``, ``DATABASE_URL``
 (PostgreSQL) and ``CELERY_BROKER_URL``. See README.md.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -84,31 +86,29 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-# Default: a SQLite file, so the demo needs nothing installed. Tests and production: PostgreSQL.
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            # Concurrent writers queue for the write lock instead of failing with
-            # "database is locked" when a read transaction tries to upgrade.
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        }
+# PostgreSQL only. Without DATABASE_URL: the demo's embedded server, which `make demo` starts
+# and stops (scripts/embedded_pg.py: data in .pgdata/, 127.0.0.1:54329); settings only point
+# at it, so `manage.py shell` works while it runs. Tests, CI and production set DATABASE_URL.
+_EMBEDDED_DATABASE_URL = "postgres://postgres@127.0.0.1:54329/omni"
+DATABASES = {"default": env.db("DATABASE_URL", default=_EMBEDDED_DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] not in (
+    "django.db.backends.postgresql",
+    "django.contrib.gis.db.backends.postgis",
+):
+    raise ImproperlyConfigured(
+        "Omni runs on PostgreSQL only: set DATABASE_URL=postgres://user:pass@host:5432/omni "
+        "(or unset it for the demo's embedded PostgreSQL)."
     )
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Bind parameters on the server and prepare a statement once it has run five times on a
-    # connection (psycopg 3), so PostgreSQL stops parsing it again, and planning it again once
-    # a generic plan is as good. Behind a pooler in transaction mode (PgBouncer < 1.21), set
-    # DB_SERVER_SIDE_BINDING=False (which also turns preparing off).
-    if env.bool("DB_SERVER_SIDE_BINDING", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {}).update(
-            server_side_binding=True, prepare_threshold=5
-        )
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Bind parameters on the server and prepare a statement once it has run five times on a
+# connection (psycopg 3), so PostgreSQL stops parsing it again, and planning it again once
+# a generic plan is as good. Behind a pooler in transaction mode (PgBouncer < 1.21), set
+# DB_SERVER_SIDE_BINDING=False (which also turns preparing off).
+if env.bool("DB_SERVER_SIDE_BINDING", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,10 +1,14 @@
+import os
+
 import pytest
 from django.conf import settings
 
 
 def pytest_configure(config):
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
+    # Without DATABASE_URL the settings point at the demo's embedded PostgreSQL, which is
+    # not for tests (it runs only with `make demo`, with the default 100 connections).
+    settings.DATABASES  # noqa: B018 -- loads the settings, and with them .env
+    if not os.environ.get("DATABASE_URL"):
         raise pytest.UsageError(
             "The test suite runs on PostgreSQL: set "
             "DATABASE_URL=postgres://postgres@127.0.0.1:5432/omni (`make test` does it for you)."

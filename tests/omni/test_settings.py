@@ -1,5 +1,6 @@
 """Settings come from the environment: each case runs Django in a fresh subprocess."""
 
+import importlib.util
 import json
 import os
 import secrets
@@ -53,6 +54,9 @@ db = settings.DATABASES["default"]
 print(json.dumps({
     "ENGINE": db["ENGINE"],
     "NAME": str(db["NAME"]),
+    "USER": db.get("USER"),
+    "HOST": db.get("HOST"),
+    "PORT": db.get("PORT"),
     "OPTIONS": db.get("OPTIONS", {}),
     "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
     "DEBUG": settings.DEBUG,
@@ -103,10 +107,22 @@ def demo_settings() -> dict:
     return load_settings()
 
 
-def test_defaults_are_the_demo_sqlite_eager_debug(demo_settings):
-    assert demo_settings["ENGINE"] == "django.db.backends.sqlite3"
-    assert demo_settings["NAME"] == str(BASE_DIR / "db.sqlite3")
-    assert demo_settings["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+def _embedded_pg():
+    """scripts/embedded_pg.py, the demo's embedded PostgreSQL (imported, nothing started)."""
+    spec = importlib.util.spec_from_file_location(
+        "embedded_pg", BASE_DIR / "scripts" / "embedded_pg.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_defaults_are_the_demo_embedded_postgres_eager_debug(demo_settings):
+    # The embedded server `make demo` starts: its port, never the machine's 5432.
+    assert demo_settings["ENGINE"] == "django.db.backends.postgresql"
+    assert (demo_settings["HOST"], demo_settings["PORT"]) == ("127.0.0.1", 54329)
+    assert (demo_settings["USER"], demo_settings["NAME"]) == ("postgres", "omni")
+    assert demo_settings["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
     assert demo_settings["DEBUG"] is True
     assert demo_settings["CELERY_BROKER_URL"] == ""
     assert demo_settings["CELERY_TASK_ALWAYS_EAGER"] is True
@@ -115,13 +131,28 @@ def test_defaults_are_the_demo_sqlite_eager_debug(demo_settings):
     assert "localhost" in demo_settings["ALLOWED_HOSTS"]
 
 
-def test_sqlite_url_gets_immediate_transactions(tmp_path):
-    path = tmp_path / "other.sqlite3"
-    loaded = load_settings(DATABASE_URL=f"sqlite:///{path}")
-    assert loaded["ENGINE"] == "django.db.backends.sqlite3"
-    assert loaded["NAME"] == str(path)
-    assert loaded["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
-    assert loaded["OPTIONS"]["timeout"] == 20
+def test_the_default_is_the_url_the_embedded_server_serves(demo_settings):
+    embedded_pg = _embedded_pg()
+    served = (embedded_pg.HOST, embedded_pg.PORT, embedded_pg.USER, embedded_pg.DATABASE)
+    default = tuple(demo_settings[key] for key in ("HOST", "PORT", "USER", "NAME"))
+    assert default == served
+    assert embedded_pg.database_url() == "postgres://postgres@127.0.0.1:54329/omni"
+
+
+def test_settings_start_no_server():
+    """Loading the settings (and a system check) neither creates, starts nor needs the embedded
+    server: `make demo` does that."""
+    data_dir = BASE_DIR / ".pgdata"
+    before = (data_dir.exists(), (data_dir / "postmaster.pid").exists())
+    result = _run(["manage.py", "check"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (data_dir.exists(), (data_dir / "postmaster.pid").exists()) == before
+
+
+def test_a_database_other_than_postgresql_is_refused(tmp_path):
+    result = _run(["-c", DUMP_SETTINGS], DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}")
+    assert result.returncode != 0
+    assert "Omni runs on PostgreSQL only" in result.stderr
 
 
 def test_postgres_url_and_broker_and_production_variables():
