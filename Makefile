@@ -46,6 +46,7 @@ test: install-dev services
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 format: install-dev
 	$(BIN)/ruff check --fix .
