@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -402,25 +402,24 @@ def reserve(
         merged[(line.location_id, line.variant_id)] += _check_quantity(line.quantity)
     if ttl is not None:
         expires_at = timezone.now() + ttl
-    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
-        if len(merged) == 1:
-            (((location_id, variant_id), quantity),) = merged.items()
-            reservation = _reserve_one_statement(
-                location_id,
-                variant_id,
-                quantity,
-                owner=owner,
-                channel=channel,
-                expires_at=expires_at,
-            )
-            if reservation is not None:
-                return [reservation]
-        else:
-            reservations = _reserve_many_statement(
-                merged, owner=owner, channel=channel, expires_at=expires_at
-            )
-            if reservations is not None:
-                return reservations
+    if len(merged) == 1:
+        (((location_id, variant_id), quantity),) = merged.items()
+        reservation = _reserve_one_statement(
+            location_id,
+            variant_id,
+            quantity,
+            owner=owner,
+            channel=channel,
+            expires_at=expires_at,
+        )
+        if reservation is not None:
+            return [reservation]
+    else:
+        reservations = _reserve_many_statement(
+            merged, owner=owner, channel=channel, expires_at=expires_at
+        )
+        if reservations is not None:
+            return reservations
     with transaction.atomic():
         return _reserve_lines(merged, owner=owner, channel=channel, expires_at=expires_at)
 

@@ -261,20 +261,13 @@ def _dumps(value) -> str:
 
 def insert_tree(parent: Model, children=(), *, updates=()) -> Model:
     """Insert ``parent``, the rows of each list in ``children`` (one model per list, with one
-    foreign key to the parent's model) and save ``updates`` ((instance, field names), …) — on
-    PostgreSQL in one statement (data-modifying CTEs), elsewhere one statement each.
+    foreign key to the parent's model) and save ``updates`` ((instance, field names), …) in one
+    statement (data-modifying CTEs).
 
     An order with its lines and history and the cart it closes: one round trip, not four.
     """
     children = [rows for rows in children if rows]
     db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql":
-        insert([parent])
-        for rows in children:
-            insert(rows)
-        for obj, names in updates:
-            update(obj, names)
-        return parent
     model = type(parent)
     params = [_dumps(_json_row(parent, _json_plan(model), db))]
     for rows in children:
@@ -368,15 +361,11 @@ def get_all(model, field: str, value) -> list[Model]:
 
 
 def in_bulk(model, pks) -> dict:
-    """``model.objects.in_bulk(pks)`` (pk → instance) as one prepared statement on PostgreSQL;
-    the ORM's own elsewhere."""
+    """``model.objects.in_bulk(pks)`` (pk → instance) as one prepared statement."""
     pks = list(pks)
     if not pks:
         return {}
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql":
-        return model._default_manager.in_bulk(pks)
-    with db.cursor() as cur:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cur:
         cur.execute(_in_bulk_sql(model), [pks])
         rows = cur.fetchall()
     return {obj.pk: obj for obj in (from_row(model, row)[0] for row in rows)}
@@ -467,8 +456,6 @@ def _fast_tz_loader(timezone):
 
 def use_fast_timestamps(sender, connection, **kwargs) -> None:
     """``connection_created`` receiver (see ``omni.apps``): swap in ``_fast_tz_loader``."""
-    if connection.vendor != "postgresql":
-        return
     loader = _fast_tz_loader(connection.timezone)
     if loader is not None:
         connection.connection.adapters.register_loader("timestamptz", loader)

@@ -433,9 +433,6 @@ def _write_resolved(items, new_profiles, attach, verify, anonymous_flags, source
 def _create_profiles(known: list[bool]) -> list[int]:
     """New profiles, one per flag; returns their ids in order (one statement on PostgreSQL)."""
     now = timezone.now()
-    if connection.vendor != "postgresql":
-        created = Customer.objects.bulk_create([Customer(is_anonymous=not k) for k in known])
-        return [c.pk for c in created]
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -451,21 +448,6 @@ def _create_profiles(known: list[bool]) -> list[int]:
 
 
 def _create_identities(attach: list[tuple[int, Identifier]], source: str, now) -> None:
-    if connection.vendor != "postgresql":
-        Identity.objects.bulk_create(
-            [
-                Identity(
-                    customer_id=customer_id,
-                    kind=ident.kind,
-                    value=ident.value,
-                    verified=ident.verified,
-                    source=source,
-                    last_seen_at=now,
-                )
-                for customer_id, ident in attach
-            ]
-        )
-        return
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -505,34 +487,6 @@ def _follow_merges(items: list[_Parsed]) -> None:
         )
 
 
-def _insert(items: list[_Parsed]) -> dict[int, int]:
-    """Insert the events; returns {index: event id} for the ones actually stored."""
-    if connection.vendor == "postgresql":
-        return _insert_pg(items)
-    # SQLite (the demo) serialises writers, so look-then-insert is safe there.
-    taken = set(
-        Event.objects.filter(
-            idempotency_key__in=[i.message_id for i in items if i.message_id]
-        ).values_list("idempotency_key", flat=True)
-    )
-    fresh = [i for i in items if not i.message_id or i.message_id not in taken]
-    rows = Event.objects.bulk_create(
-        [
-            Event(
-                customer_id=i.customer_id,
-                channel=i.channel,
-                type=i.type,
-                name=i.name,
-                properties=i.properties,
-                occurred_at=i.occurred_at,
-                idempotency_key=i.message_id,
-            )
-            for i in fresh
-        ]
-    )
-    return {i.index: row.pk for i, row in zip(fresh, rows, strict=True)}
-
-
 _INSERT_EVENTS = """
 INSERT INTO customers_event
        (customer_id, identity_id, channel, type, name, properties, occurred_at, received_at,
@@ -546,7 +500,7 @@ RETURNING id, idempotency_key
 """
 
 
-def _insert_pg(items: list[_Parsed]) -> dict[int, int]:
+def _insert(items: list[_Parsed]) -> dict[int, int]:
     """One statement per kind of row; a message_id already stored is skipped (ON CONFLICT)."""
     stored: dict[int, int] = {}
     for group in (

@@ -122,8 +122,8 @@ def clean_identifiers(raw: Iterable, *, vouched: bool = True) -> list[Identifier
 
 
 def lock_identifiers(identifiers: Sequence[Identifier]) -> None:
-    """Serialise concurrent identify calls on the same identifier values (PostgreSQL)."""
-    if connection.vendor != "postgresql" or not identifiers:
+    """Serialise concurrent identify calls on the same identifier values (advisory locks)."""
+    if not identifiers:
         return
     keys = sorted(
         {
@@ -862,7 +862,7 @@ def record_customer_event(
     *, customer: Customer, type: str, channel: str, properties: dict | None = None, name=""
 ) -> Event:
     """A touchpoint another app saw for a known profile (cart changes, orders, pickups)."""
-    from customers.traits import apply_event_increments, record_with_increments
+    from customers.traits import record_with_increments
 
     if type not in _EVENT_TYPES or channel not in _CHANNELS:
         raise InvalidIdentifier(_("Unknown event type or channel."))
@@ -874,9 +874,5 @@ def record_customer_event(
         properties=properties or {},
         occurred_at=timezone.now(),
     )
-    if connection.vendor == "postgresql":  # on every cart change and checkout: one statement
-        record_with_increments(event)
-    else:
-        fast_sql.insert([event])
-        apply_event_increments([event])
+    record_with_increments(event)  # on every cart change and checkout: one statement
     return event

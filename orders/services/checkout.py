@@ -310,20 +310,13 @@ def _lock_and_read(customer_id: int, cart_id: int, key: str):
     """
     params = [customer_id, cart_id]
     reads = [customer_id, key or None, cart_id]
-    if connection.vendor == "postgresql":
-        connection.ensure_connection()
-        pg = connection.connection
-        with connection.wrap_database_errors:
-            with pg.pipeline():
-                lock = pg.cursor().execute(_lock_sql(connection.vendor), params)
-                read = pg.cursor().execute(_checkout_reads_sql(), reads)
-            row, rows = lock.fetchone(), read.fetchall()
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_lock_sql(connection.vendor), params)
-            row = cursor.fetchone()
-            cursor.execute(_checkout_reads_sql(), reads)
-            rows = cursor.fetchall()
+    connection.ensure_connection()
+    pg = connection.connection
+    with connection.wrap_database_errors:
+        with pg.pipeline():
+            lock = pg.cursor().execute(_lock_sql(), params)
+            read = pg.cursor().execute(_checkout_reads_sql(), reads)
+        row, rows = lock.fetchone(), read.fetchall()
     if row is None:
         return None, None, None, []
     customer, i = fast_sql.from_row(Customer, row)
@@ -333,15 +326,12 @@ def _lock_and_read(customer_id: int, cart_id: int, key: str):
 
 
 @cache
-def _lock_sql(vendor: str) -> str:
-    sql = (
+def _lock_sql() -> str:
+    return (
         f"SELECT {fast_sql.select_list(Customer, 'c')}, {fast_sql.select_list(Cart, 't')} "
         f'FROM "{Customer._meta.db_table}" AS c, "{Cart._meta.db_table}" AS t '
-        "WHERE c.id = %s AND t.id = %s"
+        "WHERE c.id = %s AND t.id = %s FOR NO KEY UPDATE OF c FOR UPDATE OF t"
     )
-    if connection.features.has_select_for_update:
-        sql += " FOR NO KEY UPDATE OF c FOR UPDATE OF t"
-    return sql
 
 
 def _checkout_items(rows) -> tuple[int | None, list[Item]]:
