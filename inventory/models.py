@@ -164,6 +164,22 @@ class LocationKind(models.TextChoices):
     WAREHOUSE = "warehouse", _("Warehouse")
 
 
+# "This location may sell to remote channels (web, app, marketplaces)", written once in its
+# three forms (a parity test keeps them equal): an ORM filter on Location (prefix it for a
+# related model: ``sells_online_q("location__")``), a SQL condition on an alias of the location
+# table, and ``Location.sells_online_now`` for one loaded row.
+SELLS_ONLINE_SQL = "{alias}.active AND {alias}.sells_online"
+
+
+def sells_online_q(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}active": True, f"{prefix}sells_online": True})
+
+
+class LocationQuerySet(models.QuerySet):
+    def selling_online(self):
+        return self.filter(sells_online_q())
+
+
 class Location(models.Model):
     """A store or a warehouse: anywhere stock is kept."""
 
@@ -218,6 +234,8 @@ class Location(models.Model):
         help_text=_("Staff members who work at this location."),
     )
 
+    objects = LocationQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("location")
         verbose_name_plural = _("locations")
@@ -233,6 +251,10 @@ class Location(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+    @property
+    def sells_online_now(self) -> bool:
+        return self.active and self.sells_online
 
 
 class StockLevel(models.Model):

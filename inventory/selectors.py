@@ -40,6 +40,7 @@ from inventory.models import (
     TransferRoute,
     TransferStatus,
     Variant,
+    sells_online_q,
 )
 from omni import sql as fast_sql
 
@@ -161,9 +162,7 @@ def variant_availability(variant_id: int, now=None) -> QuerySet[StockLevel]:
 def pooled_availability(variant_ids: list[int], now=None) -> dict[int, int]:
     """Units sellable online per variant, pooled over the locations that sell online (1 query)."""
     rows = (
-        StockLevel.objects.filter(
-            variant_id__in=variant_ids, location__sells_online=True, location__active=True
-        )
+        StockLevel.objects.filter(sells_online_q("location__"), variant_id__in=variant_ids)
         .values("variant_id")
         .annotate(
             total=Sum(
@@ -192,9 +191,7 @@ def pooled_availability_up_to(variant_id: int, quantity: int, now=None) -> int:
         return 0
     units = (
         with_availability(
-            StockLevel.objects.filter(
-                variant_id=variant_id, location__sells_online=True, location__active=True
-            ),
+            StockLevel.objects.filter(sells_online_q("location__"), variant_id=variant_id),
             now,
         )
         .filter(sellable__gt=0)
@@ -352,9 +349,7 @@ def pickup_options(
 def _nearest_points(latitude, longitude, radius_km) -> list[tuple[float, int]]:
     """(distance, location id) of the active pickup points that sell online, nearest first;
     only ids and coordinates (as floats) cross the wire."""
-    points = Location.objects.filter(
-        active=True, is_pickup_point=True, sells_online=True, latitude__isnull=False
-    )
+    points = Location.objects.selling_online().filter(is_pickup_point=True, latitude__isnull=False)
     if radius_km is not None:
         dlat = radius_km / 111.0
         dlon = radius_km / max(1e-6, 111.0 * math.cos(math.radians(latitude)))
@@ -379,10 +374,9 @@ def _pickup_stock(lines: dict[int, int], now) -> dict[tuple[int, int], int]:
         (location_id, variant_id): sellable
         for location_id, variant_id, sellable in with_availability(
             StockLevel.objects.filter(
+                sells_online_q("location__"),
                 variant_id__in=list(lines),
-                location__active=True,
                 location__is_pickup_point=True,
-                location__sells_online=True,
             ),
             now,
         ).values_list("location_id", "variant_id", "sellable")

@@ -28,6 +28,7 @@ from inventory.exceptions import (
     StockCountImportInvalid,
 )
 from inventory.models import (
+    SELLS_ONLINE_SQL,
     Location,
     MovementKind,
     Reservation,
@@ -247,7 +248,7 @@ WITH held AS (
        SET reserved = s.reserved + %(q)s::int, updated_at = now()
       FROM inventory_location AS l
      WHERE s.location_id = %(loc)s::bigint AND s.variant_id = %(var)s::bigint
-       AND l.id = s.location_id AND l.active AND (l.sells_online OR NOT %(online)s::bool)
+       AND l.id = s.location_id AND (({sells_online}) OR (l.active AND NOT %(online)s::bool))
        AND s.on_hand >= s.reserved + %(q)s::int
                         + CASE WHEN %(online)s::bool THEN s.safety_stock ELSE 0 END
  RETURNING s.id
@@ -259,6 +260,7 @@ SELECT %(var)s::bigint, %(loc)s::bigint, %(q)s::int, 'active', %(owner)s::text,
   FROM held
 RETURNING id, created_at
 """
+_FAST_RESERVE_SQL = _FAST_RESERVE_SQL.replace("{sells_online}", SELLS_ONLINE_SQL.format(alias="l"))
 
 
 def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel, expires_at):
@@ -295,7 +297,7 @@ WITH wanted (loc, var, q) AS (
       FROM inventory_stocklevel AS s
       JOIN wanted AS w ON s.location_id = w.loc AND s.variant_id = w.var
       JOIN inventory_location AS l ON l.id = s.location_id
-     WHERE l.active AND (l.sells_online OR NOT %(online)s::bool)
+     WHERE (({sells_online}) OR (l.active AND NOT %(online)s::bool))
      ORDER BY s.location_id, s.variant_id
        FOR UPDATE OF s
 ), verdict AS (
@@ -315,6 +317,9 @@ SELECT held.variant_id, held.location_id, held.q, 'active', %(owner)s::text, %(c
  ORDER BY held.location_id, held.variant_id
 RETURNING id, location_id, variant_id, quantity, created_at
 """
+_FAST_RESERVE_MANY_SQL = _FAST_RESERVE_MANY_SQL.replace(
+    "{sells_online}", SELLS_ONLINE_SQL.format(alias="l")
+)
 
 
 @cache
@@ -374,7 +379,7 @@ def lock_variant_for_reallocation(*, variant_id: int, location_id: int) -> None:
     would hold the store's row while waiting for a source's row, against the order every other
     transaction locks them in — a deadlock with any multi-line reservation of the two.
     """
-    online = Location.objects.filter(active=True, sells_online=True).values_list("pk", flat=True)
+    online = Location.objects.selling_online().values_list("pk", flat=True)
     locks.variant_stock_for_update(variant_id, {location_id, *online})
 
 
@@ -428,9 +433,9 @@ def _reserve_lines(merged, *, owner, channel, expires_at) -> list[Reservation]:
     if channel == ONLINE:
         location_ids = {loc for loc, _ in merged}
         online = set(
-            Location.objects.filter(
-                pk__in=location_ids, sells_online=True, active=True
-            ).values_list("pk", flat=True)
+            Location.objects.selling_online()
+            .filter(pk__in=location_ids)
+            .values_list("pk", flat=True)
         )
         if location_ids - online:
             raise LocationNotSellingOnline()

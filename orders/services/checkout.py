@@ -179,7 +179,7 @@ def allocate_pickup(items: list[Item], store: Location) -> list[Allocation]:
     here_only = _stock(list(wanted), [store])
     if all(here_only.get((store.pk, v), (0,))[0] >= q for v, q in wanted.items()):
         return [Allocation(v, store.pk, q) for v, q in sorted(wanted.items())]  # the usual case
-    sources = list(Location.objects.filter(active=True, sells_online=True).exclude(pk=store.pk))
+    sources = list(Location.objects.selling_online().exclude(pk=store.pk))
     here = _coords(store)
     sources.sort(
         key=lambda loc: (loc.kind != LocationKind.WAREHOUSE, _distance(here, _coords(loc)))
@@ -217,9 +217,7 @@ def route_shipment(
 ) -> tuple[list[Allocation], str]:
     """Fulfilling locations for a parcel and the reason for the choice."""
     wanted = _wanted(items)
-    candidates = list(
-        Location.objects.filter(active=True, sells_online=True, ships_to_customers=True)
-    )
+    candidates = list(Location.objects.selling_online().filter(ships_to_customers=True))
     levels = _stock(list(wanted), candidates)
 
     def over_max(loc) -> bool:
