@@ -7,6 +7,7 @@ code (a soft reference), and other apps move their own rows on ``customers_merge
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -476,4 +477,4 @@ class PhoneVerification(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.phone} ({self.created_at:%Y-%m-%d %H:%M})"
+        return f"{self.phone} ({timezone.localtime(self.created_at):%Y-%m-%d %H:%M})"
