@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers import selectors, services
@@ -293,11 +294,15 @@ class PhoneVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Codes sent to prove phones (the code's digest is never shown)."""
 
     # Five columns fit a 1024 px tablet; the expiry and the time of verification are on the page.
-    list_display = ["created_at", "customer", "phone", "attempts", "verified"]
+    list_display = ["created", "customer", "phone", "attempts", "verified"]
     list_select_related = ["customer"]
     fields = ["customer", "phone", "created_at", "expires_at", "attempts", "verified_at"]
     readonly_fields = fields
     search_fields = ["phone"]
+
+    @admin.display(description=_("created"), ordering="-created_at")
+    def created(self, obj) -> str:
+        return formats.date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
 
     @admin.display(description=_("verified"), boolean=True, ordering="verified_at")
     def verified(self, obj) -> bool:
