@@ -5,7 +5,7 @@ from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
 
-from omni.api.exceptions import error_body
+from omni.api.exceptions import RequestTooLarge, error_body
 
 
 def _is_api(request) -> bool:
@@ -18,8 +18,9 @@ def bad_request(request, exception=None):
     if not _is_api(request):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
-        body = error_body("too_large", _("The request body is too large."))
-        return JsonResponse(body, status=413)
+        too_large = RequestTooLarge()
+        body = error_body(too_large.default_code, too_large.detail)
+        return JsonResponse(body, status=too_large.status_code)
     return JsonResponse(error_body("bad_request", _("Bad request.")), status=400)
 
 

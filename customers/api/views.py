@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from customers import services
 from customers.models import ConsentChannel, ConsentPurpose, ConsentSource, Customer
-from omni.api.schema import ERROR_RESPONSES
+from omni.api.schema import CONFLICT, ERROR_RESPONSES, TOO_LARGE, TOO_MANY
 from omni.network import client_address
 
 
@@ -58,7 +58,7 @@ class EventBatchView(APIView):
         request=EventBatchRequest,
         responses={
             200: EventResultSerializer(many=True),
-            413: ERROR_RESPONSES[400],
+            **TOO_LARGE,
             **ERROR_RESPONSES,
         },
     )
@@ -225,7 +225,7 @@ class MyPhoneView(APIView):
         "`invalid_identifier` (400), `too_many_verifications` (429: 5 codes an hour per "
         "shopper and per phone).",
         request=PhoneStartSerializer,
-        responses={202: PhoneVerificationSerializer, 429: ERROR_RESPONSES[400], **ERROR_RESPONSES},
+        responses={202: PhoneVerificationSerializer, **TOO_MANY, **ERROR_RESPONSES},
     )
     def post(self, request):
         payload = PhoneStartSerializer(data=request.data)
@@ -252,8 +252,8 @@ class MyPhoneVerifyView(APIView):
         request=PhoneConfirmSerializer,
         responses={
             200: PhoneVerifiedSerializer,
-            409: ERROR_RESPONSES[400],
-            429: ERROR_RESPONSES[400],
+            **CONFLICT,
+            **TOO_MANY,
             **ERROR_RESPONSES,
         },
     )

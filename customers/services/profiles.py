@@ -70,6 +70,7 @@ from customers.models import (
     PhoneVerification,
     ReviewStatus,
 )
+from customers.selectors import claimed_ids, is_claimed
 from customers.signals import customer_erased, customers_merged
 from omni import sql as fast_sql
 
@@ -792,8 +793,6 @@ def record_contact(*, customer: Customer, identifiers: Iterable, source: str) ->
     """Contact data someone typed (a guest's e-mail or phone at checkout): stored unverified on
     this profile only. No owner is looked up, nothing merges, nothing of another profile shows.
     A claimed profile (``selectors.is_claimed``) takes no typed contact: its owner signs in."""
-    from customers.selectors import is_claimed
-
     idents = clean_identifiers(identifiers, vouched=False)
     customer = locks.customer_for_update(customer.pk)
     if not customer.is_live:
@@ -813,8 +812,6 @@ def link_verified_identifier(
     this one and the identifier is verified here. A profile linked to another account is never
     merged: the pair goes to the review queue (and the value stays unverified here while that
     profile holds it verified). Returns the live profile."""
-    from customers.selectors import is_claimed
-
     (ident,) = clean_identifiers([(kind, value, True)])
     lock_identifiers([ident])
     owners = identifier_owners([ident]).get((ident.kind, ident.value), set()) - {customer.pk}
@@ -827,11 +824,12 @@ def link_verified_identifier(
             kind=ident.kind, value=ident.value, verified=True, customer_id__in=owners
         ).values_list("customer_id", flat=True)
     )
+    proven_otherwise = claimed_ids(owners - proven_by)
     for other in sorted((profiles[pk] for pk in owners), key=_survivor_order):
         if other.user_id is not None and other.user_id != main.user_id:
             _queue_review(main, other, ident, _("Another account holds this identifier."))
             continue
-        if other.pk not in proven_by and is_claimed(other.pk):
+        if other.pk in proven_otherwise:
             # Someone proved who that profile is (a card, a till id), not this value: a person
             # checks before the two become one.
             _queue_review(main, other, ident, _("A profile with other proof typed this value."))

@@ -18,7 +18,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from omni.exceptions import DomainError
+from omni.exceptions import Conflict, DomainError
 from omni.text import MESSAGE_LENGTH, shorten
 
 
@@ -28,9 +28,8 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-class InUse(DomainError):
+class InUse(Conflict):
     code = "in_use"
-    status_code = status.HTTP_409_CONFLICT
 
 
 def _in_use(exc: ProtectedError | RestrictedError) -> InUse:

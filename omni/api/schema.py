@@ -22,3 +22,6 @@ ERROR_RESPONSES = {
     403: OpenApiResponse(ErrorSerializer, description="Not allowed"),
     404: OpenApiResponse(ErrorSerializer, description="Not found"),
 }
+CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Not possible in this state")}
+TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="Request body too large")}
+TOO_MANY = {429: OpenApiResponse(ErrorSerializer, description="Too many attempts; try later")}

@@ -33,7 +33,7 @@ from inventory.models import Variant
 from omni.api.fields import SlugRelatedField
 from omni.api.idempotency import idempotent_response
 from omni.api.representation import represent
-from omni.api.schema import ERROR_RESPONSES, ErrorSerializer
+from omni.api.schema import CONFLICT, ERROR_RESPONSES, ErrorSerializer
 from omni.idempotency import HEADER as IDEMPOTENCY_HEADER
 from omni.idempotency import clean_key
 from orders import pricing, rules, selectors, services
@@ -191,7 +191,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "(header Idempotent-Replayed); the same key with another body is a 422.",
 )
 NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="Order number")
-CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Not possible in this state")}
 KEY_REUSED = {422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused")}
 
 

@@ -9,7 +9,6 @@ import json
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from customers.models import Customer, Event, Identity
@@ -18,11 +17,8 @@ from omni import roles
 from omni.models import IdempotencyKey
 from orders.models import Cart, CartLine, Order
 from tests.factories import UserFactory, VariantFactory
-from tests.orders import conftest as orders_fixtures
 
 pytestmark = pytest.mark.django_db
-
-shop = orders_fixtures.shop
 
 CARTS = "/api/v1/carts/"
 LINES = "/api/v1/carts/current/lines/"
@@ -30,18 +26,6 @@ COUPON = "/api/v1/coupons/check/"
 CHECKOUT = "/api/v1/checkout/"
 EVENTS = "/api/v1/events/"
 UNSTORABLE = "Null characters and lone surrogates are not allowed."
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 lines works (its time is in BENCHMARKS.md, bench/cart_limit.py)."""
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from inventory import services as stock
@@ -10,18 +9,8 @@ from orders import services
 from orders.models import Cart, CartLine, Order
 from tests.api.test_checkout_api import LINES, checkout, error_of, new_cart, pickup_body
 from tests.factories import VariantFactory
-from tests.orders import conftest as orders_fixtures
 
 pytestmark = pytest.mark.django_db
-
-shop = orders_fixtures.shop
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def stocked_variants(shop, n):

@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.utils import formats, timezone, translation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
@@ -31,11 +30,8 @@ from orders.models import (
     Promotion,
     PromotionKind,
 )
-from tests.orders import conftest as orders_fixtures
 
 pytestmark = pytest.mark.django_db
-
-shop = orders_fixtures.shop
 
 CARTS = "/api/v1/carts/"
 LINES = "/api/v1/carts/current/lines/"
@@ -51,18 +47,6 @@ ADDRESS = {
     "city": "Madrid",
     "country": "ES",
 }
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def new_cart(api, *lines, anonymous_id="device-1"):

@@ -3,17 +3,11 @@
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from customers.models import Consent, Customer, Event, Identity
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -19,13 +18,6 @@ from tests.factories import LocationFactory, ProductFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 PRODUCTS = "/api/v1/products/"
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def error_of(response, status):

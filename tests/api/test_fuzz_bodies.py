@@ -13,16 +13,12 @@ import pytest
 from django.core.cache import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.test import APIClient
 
 from customers.models import Customer, Event, Identity
 from omni.models import IdempotencyKey
 from orders.models import Cart, CartLine, Coupon, Order, Promotion, PromotionKind
-from tests.orders import conftest as orders_fixtures
 
 pytestmark = pytest.mark.django_db
-
-shop = orders_fixtures.shop
 
 CARTS = "/api/v1/carts/"
 LINES = "/api/v1/carts/current/lines/"
@@ -234,11 +230,6 @@ def with_headers(token, key=None) -> dict:
     if key is not None:
         found["HTTP_IDEMPOTENCY_KEY"] = key
     return found
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def new_cart(api, shop) -> str:

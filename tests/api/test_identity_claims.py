@@ -15,22 +15,12 @@ from customers.models import Consent, Customer, Identity, Merge
 from orders.models import Cart, CartStatus, Order, OrderStatus
 from tests.api import test_checkout_api as checkout_api
 from tests.api.test_checkout_api import CARTS, LINES, checkout, error_of, new_cart, pickup_body
-from tests.orders import conftest as orders_fixtures
 
 pytestmark = pytest.mark.django_db
-
-shop = orders_fixtures.shop
 
 VICTIM = "victim@example.com"
 ATTACKER = "attacker@example.com"
 VERIFY = "/_allauth/app/v1/auth/email/verify"
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def sign_up(email):

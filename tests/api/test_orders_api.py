@@ -7,7 +7,6 @@ order is a 404, never a 403 that would confirm it exists.
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -19,11 +18,8 @@ from omni import roles
 from orders import services
 from orders.models import Order, OrderStatus, PaymentState
 from tests.factories import UserFactory, VariantFactory
-from tests.orders import conftest as orders_fixtures
 
 pytestmark = pytest.mark.django_db
-
-shop = orders_fixtures.shop
 
 ORDERS = "/api/v1/orders/"
 IMPORT = "/api/v1/orders/import/"
@@ -34,13 +30,6 @@ ADDRESS = {
     "city": "Málaga",
     "country": "ES",
 }
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def as_user(user):

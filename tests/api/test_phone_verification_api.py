@@ -5,29 +5,18 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.models import Identity, MergeReview, PhoneVerification
 from tests.api import test_checkout_api as checkout_api
 from tests.api.test_checkout_api import checkout, error_of, new_cart, pickup_body
-from tests.orders import conftest as orders_fixtures
 
 pytestmark = pytest.mark.django_db
-
-shop = orders_fixtures.shop
 
 START = "/api/v1/me/phone/"
 VERIFY = "/api/v1/me/phone/verify/"
 PHONE = "+34600111222"
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -28,18 +27,6 @@ AVAILABILITY = "/api/v1/availability/"
 PICKUP = "/api/v1/pickup-options/"
 ORIGIN = (40.416775, -3.703790)  # Puerta del Sol
 KM_PER_DEGREE_LAT = 111.1951
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture
