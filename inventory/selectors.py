@@ -582,3 +582,41 @@ def stock_health_by_location(locations: QuerySet[Location]):
         )
         .order_by("kind", "name")
     )  # fmt: skip
+
+
+# --- What other apps read about stock ---------------------------------------------------------
+# Orders asks these instead of querying inventory's tables (issue 12).
+
+
+def active_holds(owners: str | list[str]) -> QuerySet[Reservation]:
+    """The active reservations of one owner (``"order:12"``) or of several."""
+    owners = [owners] if isinstance(owners, str) else list(owners)
+    return Reservation.objects.filter(owner__in=owners, status=ReservationStatus.ACTIVE)
+
+
+def active_hold_ids(
+    owners: str | list[str], *, variant_id: int | None = None, location_id: int | None = None
+) -> list[int]:
+    """Ids of the active reservations of ``owners``, optionally of one variant at one place."""
+    holds = active_holds(owners)
+    if variant_id is not None:
+        holds = holds.filter(variant_id=variant_id)
+    if location_id is not None:
+        holds = holds.filter(location_id=location_id)
+    return list(holds.order_by("pk").values_list("pk", flat=True))
+
+
+def owners_with_active_holds(prefix: str) -> set[str]:
+    """Owners starting with ``prefix`` (``"transfer:"``) that still hold stock."""
+    rows = Reservation.objects.filter(owner__startswith=prefix, status=ReservationStatus.ACTIVE)
+    return set(rows.values_list("owner", flat=True).distinct())
+
+
+def stock_for_allocation(
+    variant_ids, location_ids
+) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    """(location_id, variant_id) → (sellable online, sellable at the counter, on_hand, max)."""
+    rows = with_availability(
+        StockLevel.objects.filter(variant_id__in=variant_ids, location_id__in=location_ids)
+    ).values_list("location_id", "variant_id", "sellable", "sellable_counter", "on_hand", "max_qty")
+    return {(loc, var): (s, sc, oh, mx) for loc, var, s, sc, oh, mx in rows}

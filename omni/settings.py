@@ -292,6 +292,9 @@ TRANSFER_DEFAULT_LEAD_DAYS = env.int("TRANSFER_DEFAULT_LEAD_DAYS", default=2)
 # Lines one cart (and so one order) may hold: a checkout of that many stays well under a second.
 CART_MAX_LINES = env.int("CART_MAX_LINES", default=100)
 HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
+# Hot paths (each app's queries.py) run hand-written SQL; off, they run their ORM reference
+# twin instead — same answers, slower (BENCHMARKS.md shows both). The suite runs both ways.
+OMNI_FAST_SQL = env.bool("OMNI_FAST_SQL", default=True)
 
 # Messages to people (omni.messaging): a backend per channel.
 MESSAGING_BACKENDS = {

@@ -29,10 +29,20 @@ from functools import cache
 from uuid import UUID
 
 import psycopg
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Model
 from django.db.models.base import ModelState
 from psycopg.types.json import Json, Jsonb
+
+
+def enabled() -> bool:
+    """Whether the apps' queries modules take their hand-written SQL path (``OMNI_FAST_SQL``).
+
+    Off, each runs its ORM reference twin: same answers, the price of the fast path visible
+    in BENCHMARKS.md. Tests of the hot paths run both ways (the ``sql_path`` fixture).
+    """
+    return settings.OMNI_FAST_SQL
 
 
 def cursor() -> psycopg.Cursor:

@@ -20,6 +20,16 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(params=["fast_sql", "orm"])
+def sql_path(request, settings):
+    """Run a hot-path test twice: with the queries modules' SQL, then their ORM reference twin.
+
+    Hot-path test modules opt in with ``pytestmark = pytest.mark.usefixtures("sql_path")``.
+    """
+    settings.OMNI_FAST_SQL = request.param == "fast_sql"
+    return request.param
+
+
 def restore_roles():
     """Re-apply every data migration's role grants (``GRANTS``), in migration order.
 
