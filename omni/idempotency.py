@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from omni import sql as fast_sql
+from omni import queries
 from omni.exceptions import IdempotencyKeyReused, InvalidIdempotencyKey
 from omni.models import IdempotencyKey
 
@@ -63,7 +63,7 @@ def run_idempotent(
         return IdempotentResult(status_code, body, replayed=False)
 
     with transaction.atomic():
-        record = _claim(scope, key, request_fingerprint)
+        record = queries.claim_idempotency_key(scope, key, request_fingerprint)
         if record is None:  # the key was used before (and that request has committed)
             existing = IdempotencyKey.objects.get(scope=scope, key=key)
             if existing.fingerprint != request_fingerprint:
@@ -73,41 +73,8 @@ def run_idempotent(
         status_code, body = action()
         record.status_code = status_code
         record.response = body
-        fast_sql.update(record, ("status_code", "response"))
+        queries.save_idempotent_response(record)
     return IdempotentResult(status_code, body, replayed=False)
-
-
-_CLAIM_SQL = """
-INSERT INTO omni_idempotencykey ("scope", "key", "fingerprint", "status_code", "response",
-                                 "created_at")
-VALUES (%s, %s, %s, 0, NULL, %s)
-ON CONFLICT ("scope", "key") DO NOTHING
-RETURNING id
-"""
-
-
-def _claim(scope: str, key: str, request_fingerprint: str) -> IdempotencyKey | None:
-    """Insert the key's row, or None if it exists. One statement and no savepoint: a request
-    racing one still in flight with the same key waits here on the unique index until that one
-    commits (then None) or rolls back (then this one claims the key)."""
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [scope, key, request_fingerprint, now])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return fast_sql.loaded(
-        IdempotencyKey,
-        {
-            "id": row[0],
-            "scope": scope,
-            "key": key,
-            "fingerprint": request_fingerprint,
-            "status_code": 0,
-            "response": None,
-            "created_at": now,
-        },
-    )
 
 
 def purge_expired_keys(*, older_than) -> int:

@@ -7,12 +7,11 @@ from django.views.decorators.http import require_GET
 
 def _check_database() -> str:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        connection.ensure_connection()
+        usable = connection.is_usable()  # a round trip to the server
     except Exception as exc:
         return f"error: {exc.__class__.__name__}"
-    return "ok"
+    return "ok" if usable else "error: connection unusable"
 
 
 def _check_broker() -> str:

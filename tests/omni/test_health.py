@@ -55,3 +55,15 @@ def test_health_broker_down_is_503(client, settings):
     assert body["status"] == "error"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["broker"].startswith("error: ")
+
+
+def test_health_database_unusable_is_503(client, settings, monkeypatch):
+    from django.db import connection
+
+    settings.CELERY_BROKER_URL = ""
+    monkeypatch.setattr(connection, "is_usable", lambda: False)
+
+    response = client.get("/health/")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("error")
