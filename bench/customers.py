@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from sqlpath import sql_path  # noqa: E402  (bench/, beside this script)
+
 PORT = 8799
 
 
@@ -40,7 +43,12 @@ def parse_args():
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-traits", action="store_true")
-    return parser.parse_args()
+    parser.add_argument(
+        "--orm",
+        action="store_true",
+        help="run the queries modules' ORM reference twins (OMNI_FAST_SQL=0), not the fast SQL",
+    )
+    return sql_path(parser.parse_args())
 
 
 def recreate_database(host, name):

@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlpath import sql_path  # noqa: E402  (bench/, beside this script)
+
 LOCATIONS = 500
 VARIANTS = 20_000
 HOT_STOCK = 1_000_000_000
@@ -45,7 +47,12 @@ def parse_args():
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--finder-calls", type=int, default=500)
     parser.add_argument("--repopulate", action="store_true")
-    return parser.parse_args()
+    parser.add_argument(
+        "--orm",
+        action="store_true",
+        help="run the queries modules' ORM reference twins (OMNI_FAST_SQL=0), not the fast SQL",
+    )
+    return sql_path(parser.parse_args())
 
 
 def setup_django(args):

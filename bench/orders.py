@@ -56,6 +56,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlpath import sql_path  # noqa: E402  (bench/, beside this script)
+
 STORES = 500
 WAREHOUSES = 2
 VARIANTS = 3_000
@@ -86,7 +88,12 @@ def parse_args():
         action="store_true",
         help="only count the queries of one checkout and cProfile a few hundred",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--orm",
+        action="store_true",
+        help="run the queries modules' ORM reference twins (OMNI_FAST_SQL=0), not the fast SQL",
+    )
+    args = sql_path(parser.parse_args())
     # Names of this run's shoppers (device ids, e-mails): new ones on every run, so a rerun on a
     # kept database (--reuse-db) measures new shoppers too, not profile merges into old ones.
     args.run = uuid.uuid4().hex[:8]
