@@ -14,7 +14,7 @@ from inventory import services as stock
 from inventory.models import MovementKind, StockLevel, StockMovement
 from omni import roles
 from orders import services
-from orders.admin import time_left
+from orders.staff.common import time_left
 from orders.models import (
     Fulfilment,
     LineState,
