@@ -2,8 +2,7 @@
 
 from django.utils.translation import gettext as _
 
-from inventory.models import LocationKind
-from inventory.selectors import locations_for_user
+from orders import rules
 from orders.selectors import pickup_desk
 
 
@@ -11,12 +10,7 @@ def panel(request):
     user = request.user
     if not user.has_perm("orders.view_order"):
         return None
-    has_desk = (
-        locations_for_user(user)
-        .filter(kind=LocationKind.STORE, active=True, is_pickup_point=True)
-        .exists()
-    )
-    if not has_desk:
+    if not rules.desk_stores(user).exists():
         return None
     return {
         "id": "pickup-desk",

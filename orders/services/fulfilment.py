@@ -4,7 +4,7 @@ Pickup lifecycle: placed → awaiting transfer (units on their way) → placed (
 pickup (code sent) → collected | expired (end of the store's hold period, in the store's time
 zone; a reminder the day before) | cancelled. Every change writes an OrderEvent with the user.
 
-Locks: the order row first (``_locked``), then inventory's (reservations, stock rows sorted).
+Locks: the order row first (``lock_order``), then inventory's (reservations, stock rows sorted).
 """
 
 import secrets
@@ -21,10 +21,11 @@ from django.utils.translation import gettext as _
 from customers import services as customer_services
 from customers.models import EventType
 from inventory import locks as stock_locks
+from inventory import selectors as stock_selectors
 from inventory import services as stock
-from inventory.models import MovementKind, Reservation, ReservationStatus, TransferStatus
+from inventory.models import MovementKind, TransferStatus
 from omni.signals import send_on_commit
-from orders import locks, notifications
+from orders import locks, notifications, rules
 from orders.exceptions import (
     InvalidCheckout,
     InvalidOrderState,
@@ -34,7 +35,6 @@ from orders.exceptions import (
 )
 from orders.models import (
     OPEN_STATUSES,
-    Fulfilment,
     LineState,
     Order,
     OrderLine,
@@ -47,20 +47,9 @@ from orders.services.checkout import log
 from orders.signals import order_collected
 
 
-def _locked(order: Order) -> Order:
+def lock_order(order: Order) -> Order:
+    """The order row, locked (the first lock of every order change), read afresh."""
     return locks.order_for_update(order.pk)
-
-
-def _require(order: Order, *statuses, fulfilment=None) -> None:
-    if order.status not in statuses or (fulfilment and order.fulfilment != fulfilment):
-        raise InvalidOrderState(
-            _("Order %(number)s is %(status)s.")
-            % {"number": order.number, "status": order.get_status_display()}
-        )
-
-
-def _active_holds(order: Order):
-    return Reservation.objects.filter(owner=order.owner, status=ReservationStatus.ACTIVE)
 
 
 def _set_status(order: Order, status: str, note: str = "", acting_user=None, **fields) -> None:
@@ -71,7 +60,7 @@ def _set_status(order: Order, status: str, note: str = "", acting_user=None, **f
     log(order, status, note, acting_user)
 
 
-def _refund(order: Order, amount: Decimal, reason: str, acting_user=None) -> Refund | None:
+def pay_refund(order: Order, amount: Decimal, reason: str, acting_user=None) -> Refund | None:
     """Money back through the payment provider; the order's payment state follows."""
     amount = min(amount, order.total - order.refunded_total)
     if amount <= 0:
@@ -103,7 +92,7 @@ def take_over_transfer(*, transfer_id: int) -> list[Order]:
     done = []
     for order in orders:
         with transaction.atomic():
-            order = _locked(order)
+            order = lock_order(order)
             lines = list(order.lines.filter(transfer_id=transfer_id, state=LineState.IN_TRANSFER))
             if order.status not in OPEN_STATUSES or not lines:
                 # Cancelled meanwhile (or nothing waits): the units become ordinary stock.
@@ -139,9 +128,7 @@ def retake_received_transfers() -> int:
     received = OrderLine.objects.filter(
         transfer__status__in=[TransferStatus.RECEIVED, TransferStatus.PARTIALLY_RECEIVED]
     )
-    owners = Reservation.objects.filter(
-        owner__startswith="transfer:", status=ReservationStatus.ACTIVE
-    ).values_list("owner", flat=True)
+    owners = stock_selectors.owners_with_active_holds("transfer:")
     held = {int(owner.split(":", 1)[1]) for owner in owners}
     ids = set(received.filter(transfer_id__in=held).values_list("transfer_id", flat=True))
     for transfer_id in sorted(ids):
@@ -169,10 +156,8 @@ def mark_ready(*, order: Order, acting_user=None, now: datetime | None = None) -
 
     Returns the code (shown once to the staff member too, e.g. to print on the bag).
     """
-    order = _locked(order)
-    _require(order, OrderStatus.PLACED, fulfilment=Fulfilment.PICKUP)
-    if order.lines.exclude(state=LineState.ALLOCATED).exclude(state=LineState.REFUNDED).exists():
-        raise InvalidOrderState(_("Some lines are short or still on their way."))
+    order = lock_order(order)
+    rules.check_ready(order)
     now = now or timezone.now()
     code = f"{secrets.randbelow(10**6):06d}"
     _set_status(
@@ -207,9 +192,9 @@ def collect(
     now = now or timezone.now()
     wrong = False
     with transaction.atomic():
-        order = _locked(order)
-        _require(order, OrderStatus.READY)
-        if order.code_locked_until and order.code_locked_until > now and not identity_checked:
+        order = lock_order(order)
+        rules.check_collect(order)
+        if rules.code_locked(order, now) and not identity_checked:
             raise TooManyAttempts()
         if not identity_checked and (
             not code
@@ -232,7 +217,7 @@ def collect(
 
 def _hand_over(order: Order, acting_user, now, identity_checked: bool) -> None:
     stock.consume(
-        reservation_ids=list(_active_holds(order).values_list("pk", flat=True)),
+        reservation_ids=stock_selectors.active_hold_ids(order.owner),
         reference=f"order:{order.number}",
         acting_user=acting_user,
     )
@@ -262,10 +247,10 @@ def _hand_over(order: Order, acting_user, now, identity_checked: bool) -> None:
 @transaction.atomic
 def mark_shipped(*, order: Order, acting_user=None) -> Order:
     """A parcel order left its location(s): the held units become sales in the ledger."""
-    order = _locked(order)
-    _require(order, OrderStatus.PLACED, fulfilment=Fulfilment.SHIP)
+    order = lock_order(order)
+    rules.check_ship(order)
     stock.consume(
-        reservation_ids=list(_active_holds(order).values_list("pk", flat=True)),
+        reservation_ids=stock_selectors.active_hold_ids(order.owner),
         reference=f"order:{order.number}",
         acting_user=acting_user,
     )
@@ -334,10 +319,10 @@ def remind_uncollected(*, now: datetime | None = None) -> int:
 @transaction.atomic
 def settle_refund(*, order: Order, acting_user=None) -> Order:
     """Pay back an order flagged "refund due" (expired after paying online)."""
-    order = _locked(order)
+    order = lock_order(order)
     if order.payment_state != PaymentState.REFUND_DUE:
         raise InvalidOrderState(_("No refund is due on order %(n)s.") % {"n": order.number})
-    _refund(order, order.total - order.refunded_total, _("Not collected"), acting_user)
+    pay_refund(order, order.total - order.refunded_total, _("Not collected"), acting_user)
     log(order, order.status, _("Refund paid."), acting_user)
     return order
 
@@ -351,15 +336,14 @@ def cancel_order(*, order: Order, by_shopper: bool = False, reason: str = "", ac
 
     A shopper may cancel until the order is ready; staff until it is collected.
     """
-    order = _locked(order)
-    allowed = (OrderStatus.PLACED, OrderStatus.AWAITING_TRANSFER) if by_shopper else OPEN_STATUSES
-    _require(order, *allowed)
+    order = lock_order(order)
+    rules.check_cancel(order, by_shopper=by_shopper)
     _release_everything(order)
     order.lines.exclude(state=LineState.REFUNDED).update(state=LineState.REFUNDED)
     note = reason or (_("Cancelled by the shopper.") if by_shopper else _("Cancelled."))
     _set_status(order, OrderStatus.CANCELLED, note, acting_user, closed_at=timezone.now())
     if order.payment_state in (PaymentState.PAID, PaymentState.PARTIALLY_REFUNDED):
-        _refund(order, order.total - order.refunded_total, note, acting_user)
+        pay_refund(order, order.total - order.refunded_total, note, acting_user)
     return order
 
 
@@ -378,8 +362,7 @@ def _release_everything(order: Order) -> None:
         if t.status
         in (TransferStatus.DRAFT, TransferStatus.RECEIVED, TransferStatus.PARTIALLY_RECEIVED)
     ]
-    holds = Reservation.objects.filter(owner__in=owners, status=ReservationStatus.ACTIVE)
-    stock.release(reservation_ids=list(holds.values_list("pk", flat=True)))
+    stock.release(reservation_ids=stock_selectors.active_hold_ids(owners))
     for transfer in transfers:
         if transfer.status == TransferStatus.DRAFT:
             stock.cancel_transfer(transfer=transfer)
@@ -422,11 +405,10 @@ def short_pick(
     The missing units are written off through the ledger; then ``resolution`` is ``"refund"``
     (the line's units are refunded) or ``"reallocate"`` (the line comes again by transfer).
     """
-    order = _locked(order)
-    _require(order, OrderStatus.PLACED, OrderStatus.READY, fulfilment=Fulfilment.PICKUP)
+    order = lock_order(order)
+    rules.check_short_pick(order)
     line = locks.order_line_for_update(order, line.pk)
-    if line.state not in (LineState.ALLOCATED, LineState.SHORT):
-        raise InvalidOrderState(_("This line is not waiting at the store."))
+    rules.check_short_pick_line(line)
     if line.state == LineState.SHORT:  # never arrived: nothing on the shelf to write off
         missing = line.quantity
     if resolution not in ("refund", "reallocate"):
@@ -459,9 +441,9 @@ def _write_off_missing(order: Order, line: OrderLine, missing: int, acting_user)
         ).exclude(pk=line.pk)
     )
     stock.release(
-        reservation_ids=_active_holds(order)
-        .filter(variant_id=line.variant_id, location_id=line.location_id)
-        .values_list("pk", flat=True)
+        reservation_ids=stock_selectors.active_hold_ids(
+            order.owner, variant_id=line.variant_id, location_id=line.location_id
+        )
     )
     stock.adjust_stock(
         variant=line.variant,
@@ -488,7 +470,7 @@ def _resolve_short(order: Order, line: OrderLine, resolution: str, acting_user) 
         line.state = LineState.REFUNDED
         line.save()
         if order.payment_state in (PaymentState.PAID, PaymentState.PARTIALLY_REFUNDED):
-            _refund(order, line.total, _("Short pick: %(sku)s") % {"sku": line.sku}, acting_user)
+            pay_refund(order, line.total, _("Short pick: %(sku)s") % {"sku": line.sku}, acting_user)
         else:  # nothing taken yet: the shopper pays less at the desk
             order.subtotal -= line.unit_price * line.quantity
             order.discount_total -= line.discount

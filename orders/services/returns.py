@@ -17,23 +17,20 @@ from customers.models import EventType
 from inventory import services as stock
 from inventory.models import Location, MovementKind
 from omni.signals import send_on_commit
-from orders import locks
+from orders import locks, rules
 from orders.exceptions import InvalidReturn
 from orders.models import (
     LineState,
     Order,
     OrderLine,
-    OrderStatus,
     PaymentState,
     Return,
     ReturnCondition,
     ReturnLine,
 )
 from orders.services.checkout import log
-from orders.services.fulfilment import _locked, _refund
+from orders.services.fulfilment import lock_order, pay_refund
 from orders.signals import order_returned
-
-RETURNABLE = (OrderStatus.COLLECTED, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
 
 
 @transaction.atomic
@@ -51,7 +48,7 @@ def create_return(
 
     The same ``idempotency_key`` for the order returns the first return (a double submit).
     """
-    order = _locked(order)
+    order = lock_order(order)
     key = (idempotency_key or "").strip()[:64]
     if key:
         done = Return.objects.filter(order=order, idempotency_key=key).first()
@@ -82,11 +79,7 @@ def create_return(
 
 
 def _check_returnable(order: Order, location: Location, lines: dict[int, int]) -> None:
-    if order.status not in RETURNABLE:
-        raise InvalidReturn(
-            _("Only a collected, shipped or completed order can be returned; this one is %(s)s.")
-            % {"s": order.get_status_display()}
-        )
+    rules.check_return(order)
     if not location.active:
         raise InvalidReturn(_("This location is closed."), fields={"location": [location.code]})
     if not lines:
@@ -135,7 +128,7 @@ def _return_lines(order: Order, lines: dict[int, int]) -> list[ReturnLine]:
 @transaction.atomic
 def receive_return(*, return_: Return, conditions: dict[int, str], acting_user=None) -> Return:
     """Inspect the returned units ({order_line_id: resellable|damaged}); stock and refund follow."""
-    order = _locked(return_.order)
+    order = lock_order(return_.order)
     return_ = locks.return_for_update(return_.pk)
     if return_.received_at is not None:
         raise InvalidReturn(_("This return was already received."))
@@ -180,7 +173,7 @@ def receive_return(*, return_: Return, conditions: dict[int, str], acting_user=N
     amount = sum((rl.refund_amount for rl in lines), Decimal("0.00"))
     refund = None
     if order.payment_state in (PaymentState.PAID, PaymentState.PARTIALLY_REFUNDED):
-        refund = _refund(
+        refund = pay_refund(
             order, amount, _("Return R%(id)s") % {"id": return_.pk}, acting_user=acting_user
         )
     return_.refund = refund

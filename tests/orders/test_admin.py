@@ -14,7 +14,6 @@ from inventory import services as stock
 from inventory.models import MovementKind, StockLevel, StockMovement
 from omni import roles
 from orders import services
-from orders.admin import time_left
 from orders.models import (
     Fulfilment,
     LineState,
@@ -24,6 +23,7 @@ from orders.models import (
     Refund,
     Return,
 )
+from orders.staff.common import time_left
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
