@@ -168,7 +168,17 @@ def _resolve_store(location, fulfilment) -> Location | None:
 
 
 def _checkout_request(
-    *, fulfilment, channel, location, shipping_address, latitude, longitude, **options
+    *,
+    fulfilment: str,
+    channel: str,
+    location: Location | None,
+    shipping_address: dict | None,
+    latitude,
+    longitude,
+    coupon_code: str,
+    pay_at_pickup: bool,
+    idempotency_key: str,
+    acting_user,
 ) -> CheckoutRequest:
     """The request of a cart's checkout, its input checked (InvalidCheckout, NotAPickupPoint)."""
     if fulfilment not in _FULFILMENTS:
@@ -177,7 +187,7 @@ def _checkout_request(
         raise InvalidCheckout(_("Unknown channel."), fields={"channel": [channel]})
     if (fulfilment == Fulfilment.COUNTER) != (channel == Channel.STORE):
         raise InvalidCheckout(_("Counter sales are taken in the store channel only."))
-    key = (options.pop("idempotency_key") or "").strip()[:255]
+    key = (idempotency_key or "").strip()[:255]
     store = _resolve_store(location, fulfilment)
     address = _clean_address(shipping_address) if fulfilment == Fulfilment.SHIP else {}
     return CheckoutRequest(
@@ -186,8 +196,10 @@ def _checkout_request(
         location=store,
         address=address,
         point=_check_point(latitude, longitude),
+        coupon_code=coupon_code,
+        pay_at_pickup=pay_at_pickup,
         idempotency_key=key,
-        **options,
+        acting_user=acting_user,
     )
 
 
