@@ -3,13 +3,13 @@ omni/locks.py), then coupons and promotions (third)."""
 
 from collections.abc import Iterable
 
-from omni import sql as fast_sql
+from orders import queries
 from orders.models import Cart, Coupon, Order, OrderLine, Promotion, Return
 
 
 def cart_for_update(pk: int) -> Cart | None:
     """One cart row (on every cart change: one prepared statement)."""
-    return fast_sql.get(Cart, pk, lock="update")
+    return queries.cart_for_update(pk)
 
 
 def carts_for_update(pks: Iterable[int]) -> dict[int, Cart]:

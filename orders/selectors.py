@@ -8,19 +8,19 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from inventory.selectors import locations_for_user
-from omni import sql as fast_sql
+from orders import queries
 from orders.models import Cart, Fulfilment, LineState, Order, OrderLine, OrderStatus
 
 
 def cart_by_token(token: str) -> Cart | None:
     """The cart with this token (any status), or None: one prepared statement, as every
     storefront cart call reads it."""
-    return fast_sql.get(Cart, token, field="token")
+    return queries.cart_by_token(token)
 
 
 def cart_by_pk(pk: int) -> Cart | None:
     """The cart with this primary key (any status), or None: one prepared statement."""
-    return fast_sql.get(Cart, pk)
+    return queries.cart_by_pk(pk)
 
 
 def orders_for_user(user) -> QuerySet[Order]:

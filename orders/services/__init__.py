@@ -1,5 +1,6 @@
 """Every state change of carts, orders, pickups and returns (pricing lives in orders.pricing)."""
 
+from orders.allocation import route_shipment
 from orders.services.carts import (
     MAX_LINE_QUANTITY,
     add_to_cart,
@@ -15,7 +16,6 @@ from orders.services.checkout import (
     import_external_order,
     place_order,
     prefetch_placed,
-    route_shipment,
 )
 from orders.services.fulfilment import (
     cancel_order,

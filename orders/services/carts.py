@@ -4,16 +4,14 @@ Lock order (ARCHITECTURE invariant 2): cart rows first (by pk), then coupons, th
 """
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from customers import services as customer_services
 from customers.models import Channel, Customer, EventType
 from inventory.models import Variant
 from inventory.selectors import pooled_availability_up_to
-from omni import sql as fast_sql
-from orders import locks
+from orders import locks, queries
 from orders.exceptions import CartNotYours, InvalidCartLine, NotEnoughToSell
 from orders.models import Cart, CartLine, CartStatus
 from orders.rules import check_bearer_access
@@ -75,16 +73,6 @@ def _check(variant: Variant, quantity, channel: str = "web") -> int:
     return quantity
 
 
-_UPSERT_LINE_SQL = """
-INSERT INTO orders_cartline (cart_id, variant_id, quantity, added_at)
-VALUES (%s, %s, %s, %s)
-ON CONFLICT (cart_id, variant_id) DO UPDATE
-   SET quantity = CASE WHEN %s THEN orders_cartline.quantity + EXCLUDED.quantity
-                       ELSE EXCLUDED.quantity END
-RETURNING quantity
-"""
-
-
 def _check_line_count(cart: Cart) -> None:
     """A cart holds at most settings.CART_MAX_LINES lines (a checkout of them stays fast)."""
     limit = settings.CART_MAX_LINES
@@ -104,14 +92,12 @@ def _write_line(cart: Cart, variant: Variant, quantity: int, *, add: bool, chann
         CartLine.objects.filter(cart=cart, variant=variant).delete()
     else:
         asked = quantity
-        with connection.cursor() as cursor:
-            cursor.execute(_UPSERT_LINE_SQL, [cart.pk, variant.pk, quantity, timezone.now(), add])
-            (quantity,) = cursor.fetchone()
+        quantity = queries.upsert_cart_line(cart.pk, variant.pk, quantity, add=add)
         if quantity == asked:  # maybe a new line (an added one grew past ``asked`` otherwise)
             _check_line_count(cart)
     if add:  # the line's new total is known only now
         _check(variant, quantity, channel)
-    fast_sql.update(cart, ("updated_at",))
+    queries.touch_cart(cart)
     customer_services.record_customer_event(
         customer=cart.customer,
         type=EventType.CART_UPDATED,

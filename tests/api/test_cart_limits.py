@@ -10,7 +10,7 @@ from orders.models import Cart, CartLine, Order
 from tests.api.test_checkout_api import LINES, checkout, error_of, new_cart, pickup_body
 from tests.factories import VariantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 
 def stocked_variants(shop, n):

@@ -31,7 +31,7 @@ from orders.models import (
     PromotionKind,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 CARTS = "/api/v1/carts/"
 LINES = "/api/v1/carts/current/lines/"

@@ -19,7 +19,7 @@ from orders import services
 from orders.models import Order, OrderStatus, PaymentState
 from tests.factories import UserFactory, VariantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 ORDERS = "/api/v1/orders/"
 IMPORT = "/api/v1/orders/import/"

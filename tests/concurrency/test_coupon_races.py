@@ -6,7 +6,11 @@ from orders.models import Coupon, CouponRedemption, Promotion, PromotionKind
 from orders.pricing import CouponUsedUp, PricedLine, redeem_coupon
 from tests.factories import VariantFactory
 
-pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.concurrency,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sql_path"),
+]
 
 
 def test_50_concurrent_redemptions_of_one_single_use_coupon_give_exactly_one(concurrently):

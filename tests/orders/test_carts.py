@@ -12,7 +12,7 @@ from orders.exceptions import InvalidCartLine, NotEnoughToSell
 from orders.models import Cart, CartLine, CartStatus
 from tests.factories import VariantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 
 @pytest.fixture

@@ -21,11 +21,10 @@ from orders.exceptions import (
 )
 from orders.models import Coupon, Order, OrderStatus, Promotion, PromotionKind
 from orders.pricing import CouponInvalid, PricedLine, quote, split_discount
-from orders.services.checkout import Item, _checkout_reads_sql, allocate_pickup
 from orders.signals import order_placed
 from tests.factories import LocationFactory, VariantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 ADDRESS = {
     "name": "Ana Pérez",
@@ -167,9 +166,8 @@ def test_pickup_splits_between_store_shelf_and_a_transfer(shop):
 def test_counter_sale_takes_safety_stock_and_completes_at_once(shop):
     StockLevel.objects.filter(variant=shop.shirt, location=shop.madrid).update(safety_stock=5)
     cart = _cart((shop.shirt, 2), channel="store")
-    # Online, Madrid's shelf is all safety stock: the units would come from the warehouse.
-    items = [Item(shop.shirt, 2, shop.shirt.price)]
-    assert all(a.via_transfer for a in allocate_pickup(items, shop.madrid))
+    # Online, Madrid's shelf is all safety stock (tests/orders/test_allocation.py: the units
+    # would come from the warehouse); at the counter it is sold.
     order = services.place_order(
         cart=cart, fulfilment="counter", location=shop.madrid, channel="store"
     )
@@ -328,67 +326,6 @@ def test_checkouts_without_a_key_are_never_taken_for_a_retry(shop):
     assert second.pk != first.pk
     assert [line.quantity for line in second.lines.all()] == [2]
     assert Order.objects.filter(customer_id=first.customer_id, idempotency_key="").count() == 2
-
-
-def test_the_checkout_statements_keep_their_prepared_generic_plans(shop):
-    """PostgreSQL plans a prepared statement once and reuses that generic plan, unless custom
-    plans look cheaper: then it plans again on every call (~1 ms for the checkout's reads). The
-    idempotency look-up names the partial index's condition so the generic plan can use it."""
-    from django.db import connection
-
-    stock.receive_stock(variant=shop.shirt, location=shop.madrid, quantity=20)
-    carts = [_cart((shop.shirt, 1), email=f"plan{i}@example.com") for i in range(12)]
-    for i, cart in enumerate(carts):  # psycopg prepares a statement on its 5th run
-        services.place_order(
-            cart=cart, fulfilment="pickup", location=shop.madrid, idempotency_key=f"key-{i}"
-        )
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE NOT from_sql AND statement LIKE %s",
-            ["%idempotency_key%"],
-        )
-        plans = cursor.fetchall()
-    assert plans, "the checkout's reads are a prepared statement"
-    for statement, generic, custom in plans:
-        assert generic >= 2 and custom <= 5, (statement[:80], generic, custom)
-    # Whatever the table's size: the generic plan can use the partial unique index.
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute(
-            "PREPARE reads_plan AS "
-            + _checkout_reads_sql()
-            .replace("%s", "$1", 1)
-            .replace("%s", "$2", 1)
-            .replace("%s", "$3", 1)
-        )
-        cursor.execute("EXPLAIN EXECUTE reads_plan(1, 'k', 1)")
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("DEALLOCATE reads_plan")
-    assert "orders_order_idempotency_key" in plan, plan
-
-
-def test_a_database_error_in_the_pipelined_reads_is_djangos_and_leaves_nothing(shop, monkeypatch):
-    """The locks and reads go to PostgreSQL together (psycopg's pipeline mode): an error there
-    comes out as Django's exception, the checkout writes nothing and the connection still works."""
-    from django.db import ProgrammingError, connection
-
-    from orders.services import checkout
-
-    cart = _cart((shop.shirt, 1))
-    before = _nothing_written()
-    monkeypatch.setattr(checkout, "_checkout_reads_sql", lambda: "SELECT no_such_column")
-
-    with pytest.raises(ProgrammingError):
-        services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid)
-
-    assert _nothing_written() == before
-    monkeypatch.undo()
-    order = services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid)
-    assert order.lines.get().quantity == 1
-    assert not connection.connection._pipeline
 
 
 def test_a_placed_order_can_answer_with_its_rows_without_reading_them_back(

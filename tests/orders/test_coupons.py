@@ -19,7 +19,7 @@ from orders.pricing import (
 )
 from tests.factories import ProductFactory, VariantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 
 def _line(price, quantity=1, variant=None):
