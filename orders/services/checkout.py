@@ -50,7 +50,6 @@ from orders.exceptions import (
     NotAPickupPoint,
     NotEnoughToSell,
 )
-from orders.history import log as log
 from orders.models import (
     Cart,
     CartStatus,
@@ -65,10 +64,6 @@ from orders.models import (
 )
 from orders.payments import provider
 from orders.signals import order_placed
-
-# Kept importable from here for orders.services.fulfilment and .returns until their imports move
-# to orders.allocation (Item, allocate_pickup, request_transfers) and orders.history (log).
-_transfers = request_transfers
 
 ORDER_CHANNELS = (
     Channel.WEB,

@@ -25,7 +25,7 @@ from inventory import selectors as stock_selectors
 from inventory import services as stock
 from inventory.models import MovementKind, TransferStatus
 from omni.signals import send_on_commit
-from orders import locks, notifications, rules
+from orders import allocation, locks, notifications, rules
 from orders.exceptions import (
     InvalidCheckout,
     InvalidOrderState,
@@ -33,6 +33,7 @@ from orders.exceptions import (
     TooManyAttempts,
     WrongPickupCode,
 )
+from orders.history import log
 from orders.models import (
     OPEN_STATUSES,
     LineState,
@@ -43,7 +44,6 @@ from orders.models import (
     Refund,
 )
 from orders.payments import provider
-from orders.services.checkout import log
 from orders.signals import order_collected
 
 
@@ -464,46 +464,52 @@ def _write_off_missing(order: Order, line: OrderLine, missing: int, acting_user)
 
 
 def _resolve_short(order: Order, line: OrderLine, resolution: str, acting_user) -> Order:
-    from orders.services.checkout import Item, _transfers, allocate_pickup
-
     if resolution == "refund":
-        line.state = LineState.REFUNDED
-        line.save()
-        if order.payment_state in (PaymentState.PAID, PaymentState.PARTIALLY_REFUNDED):
-            pay_refund(order, line.total, _("Short pick: %(sku)s") % {"sku": line.sku}, acting_user)
-        else:  # nothing taken yet: the shopper pays less at the desk
-            order.subtotal -= line.unit_price * line.quantity
-            order.discount_total -= line.discount
-            order.tax_total -= line.tax
-            order.total -= line.total
-            order.save(
-                update_fields=["subtotal", "discount_total", "tax_total", "total", "updated_at"]
-            )
-        log(
+        return _refund_short(order, line, acting_user)
+    return _send_short_again(order, line, acting_user)
+
+
+def _refund_short(order: Order, line: OrderLine, acting_user) -> Order:
+    """The missing line refunded (or no longer owed); the order cancelled if nothing is left."""
+    line.state = LineState.REFUNDED
+    line.save()
+    if order.payment_state in (PaymentState.PAID, PaymentState.PARTIALLY_REFUNDED):
+        pay_refund(order, line.total, _("Short pick: %(sku)s") % {"sku": line.sku}, acting_user)
+    else:  # nothing taken yet: the shopper pays less at the desk
+        order.subtotal -= line.unit_price * line.quantity
+        order.discount_total -= line.discount
+        order.tax_total -= line.tax
+        order.total -= line.total
+        order.save(update_fields=["subtotal", "discount_total", "tax_total", "total", "updated_at"])
+    log(
+        order,
+        order.status,
+        _("Short pick of %(sku)s refunded.") % {"sku": line.sku},
+        acting_user,
+    )
+    if not order.lines.exclude(state=LineState.REFUNDED).exists():
+        _release_everything(order)
+        _set_status(
             order,
-            order.status,
-            _("Short pick of %(sku)s refunded.") % {"sku": line.sku},
+            OrderStatus.CANCELLED,
+            _("Nothing left to collect."),
             acting_user,
+            closed_at=timezone.now(),
         )
-        if not order.lines.exclude(state=LineState.REFUNDED).exists():
-            _release_everything(order)
-            _set_status(
-                order,
-                OrderStatus.CANCELLED,
-                _("Nothing left to collect."),
-                acting_user,
-                closed_at=timezone.now(),
-            )
-        return order
-    item = Item(line.variant, line.quantity, line.unit_price)
+    return order
+
+
+def _send_short_again(order: Order, line: OrderLine, acting_user) -> Order:
+    """The line held again from other units on the shelf, or sent again by a transfer."""
+    item = allocation.Item(line.variant, line.quantity, line.unit_price)
     try:
-        allocations = allocate_pickup([item], order.location)
+        allocations = allocation.allocate_pickup([item], order.location)
     except NotEnoughToSell:
         allocations = []
     if len(allocations) != 1:
         raise InvalidOrderState(_("No single location can send this item: refund it instead."))
-    (allocation,) = allocations
-    if not allocation.via_transfer:  # other units on the store's shelf
+    (chosen,) = allocations
+    if not chosen.via_transfer:  # other units on the store's shelf
         stock.reserve(
             lines=[stock.StockLine(line.variant_id, line.location_id, line.quantity)],
             owner=order.owner,
@@ -518,11 +524,11 @@ def _resolve_short(order: Order, line: OrderLine, resolution: str, acting_user) 
         )
         return order
     new_holds = stock.reserve(
-        lines=[stock.StockLine(line.variant_id, allocation.location_id, line.quantity)],
+        lines=[stock.StockLine(line.variant_id, chosen.location_id, line.quantity)],
         owner=order.owner,
     )
-    pending = _transfers(order, [allocation], new_holds, acting_user)
-    line.transfer = pending[allocation.location_id].transfer
+    pending = allocation.request_transfers(order, [chosen], new_holds, acting_user)
+    line.transfer = pending[chosen.location_id].transfer
     line.state = LineState.IN_TRANSFER
     line.save()
     promise = max(p.promise for p in pending.values())

@@ -19,6 +19,7 @@ from inventory.models import Location, MovementKind
 from omni.signals import send_on_commit
 from orders import locks, rules
 from orders.exceptions import InvalidReturn
+from orders.history import log
 from orders.models import (
     LineState,
     Order,
@@ -28,7 +29,6 @@ from orders.models import (
     ReturnCondition,
     ReturnLine,
 )
-from orders.services.checkout import log
 from orders.services.fulfilment import lock_order, pay_refund
 from orders.signals import order_returned
 

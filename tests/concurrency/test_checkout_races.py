@@ -260,7 +260,6 @@ def test_a_short_pick_reallocated_by_transfer_and_a_reservation_do_not_deadlock(
     import time
 
     from orders import allocation
-    from orders.services import checkout
 
     warehouse = LocationFactory(warehouse=True, code="wh")  # lower pk than the store
     store = LocationFactory(code="st", is_pickup_point=True)
@@ -279,10 +278,8 @@ def test_a_short_pick_reallocated_by_transfer_and_a_reservation_do_not_deadlock(
         time.sleep(0.5)  # the store's row is locked by the write-off by now
         return allocate(items, location)
 
-    # The short pick plans through orders.allocation (imported from there or, until its import
-    # moves, re-exported by orders.services.checkout): slowed down in both.
+    # The short pick plans through orders.allocation: slowed down there.
     monkeypatch.setattr(allocation, "allocate_pickup", slow_allocate)
-    monkeypatch.setattr(checkout, "allocate_pickup", slow_allocate)
 
     def work(i):
         if i == 0:
