@@ -74,8 +74,10 @@ def _variants_sql() -> str:
 # --- Holding stock ------------------------------------------------------------------------------
 # A hold is the guarded UPDATE of its stock row ("sellable" ≥ the units, the rule of
 # ``inventory.models.sellable_sql``) and the INSERT of its Reservation, at a location that may
-# sell on that channel (online: ``sells online``; the counter: active). Lines are always locked
-# in (location_id, variant_id) order. ``lines`` map (location_id, variant_id) → units (≥ 1).
+# sell on that channel. ``counter`` says the channel (stored on the hold as ``channel``) is the
+# shop counter: it may take the safety stock, at any active location; a remote channel only at
+# locations that sell online. Lines are always locked in (location_id, variant_id) order.
+# ``lines`` map (location_id, variant_id) → units (≥ 1).
 
 
 def reserve_one(
@@ -154,9 +156,10 @@ def reserve_batch(
     None (nothing written, the rows found stay locked until the caller's transaction ends) if a
     line is short, has no stock row or is at a location that may not sell on this channel.
 
-    Fast path: one prepared statement, a ``VALUES`` row per line so PostgreSQL keeps the generic
-    plan — the multi-line side of BENCHMARKS.md › Inventory (issue 3) › "Multi-line
-    reservations are one statement too" (hot/random ratios 0.58/0.57 of pgbench in issue 12).
+    Fast path: one prepared statement (a ``VALUES`` row per line, so PostgreSQL keeps the
+    generic plan: BENCHMARKS.md › Inventory (issue 3), last paragraph), the holds of every
+    checkout — BENCHMARKS.md › Refactoring, first steps (issue 12) › ``place_order`` 439–458/s
+    (target ≥ 300/s); the one-line figures as for ``reserve_one``.
     """
     if not fast_sql.enabled():
         return _reserve_batch_orm(lines, owner, channel, expires_at, counter)

@@ -3,6 +3,7 @@
 import math
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -608,9 +609,11 @@ def owners_with_active_holds(prefix: str) -> set[str]:
 
 
 def stock_for_allocation(
-    variant_ids, location_ids
+    variant_ids: Iterable[int], location_ids: Iterable[int]
 ) -> dict[tuple[int, int], tuple[int, int, int, int]]:
-    """(location_id, variant_id) → (sellable online, sellable at the counter, on_hand, max)."""
+    """(location_id, variant_id) → (sellable online, sellable at the counter, on_hand, max) of
+    the stock rows that exist; sellable by the one rule (``sellable_expr``, expired holds
+    counted back, as every availability read)."""
     rows = with_availability(
         StockLevel.objects.filter(variant_id__in=variant_ids, location_id__in=location_ids)
     ).values_list("location_id", "variant_id", "sellable", "sellable_counter", "on_hand", "max_qty")
