@@ -141,7 +141,8 @@ class StockStatusFilter(admin.SimpleListFilter):
         if self.value() == "out":
             return queryset.filter(sellable_counter__lte=0)
         if self.value() == "low":
-            return queryset.filter(sellable_counter__lte=F("safety_stock"), sellable_counter__gt=0)
+            # Units only the counter may sell: none left for remote channels.
+            return queryset.filter(sellable__lte=0, sellable_counter__gt=0)
         if self.value() == "below_min":
             return queryset.filter(min_qty__gt=0, on_hand__lt=F("min_qty") - F("in_transit"))
         return queryset

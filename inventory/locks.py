@@ -5,19 +5,24 @@ Callers lock their own parent row first (cart/order, transfer), then coupons, th
 
 from collections.abc import Iterable
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
-from inventory.models import Reservation, StockLevel, Transfer
+from inventory.models import Location, Reservation, StockLevel, Transfer
 
 
-def stock_levels_for_update(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
-    """Lock the stock rows of (location_id, variant_id) pairs, in that sort order."""
+def stock_levels_for_update(
+    pairs: Iterable[tuple[int, int]], *, at: QuerySet[Location] | None = None
+) -> dict[tuple[int, int], StockLevel]:
+    """Lock the stock rows of (location_id, variant_id) pairs, in that sort order (only the
+    rows at the locations ``at``, when given)."""
     pairs = sorted(set(pairs))
     if not pairs:
         return {}
     condition = Q()
     for location_id, variant_id in pairs:
         condition |= Q(location_id=location_id, variant_id=variant_id)
+    if at is not None:
+        condition &= Q(location__in=at)
     rows = (
         StockLevel.objects.filter(condition)
         .order_by("location_id", "variant_id")

@@ -5,7 +5,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest
+from django.db.models.lookups import GreaterThanOrEqual
 from django.utils.translation import gettext_lazy as _
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -175,6 +177,37 @@ def sells_online_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}active": True, f"{prefix}sells_online": True})
 
 
+# "Units of a stock row a channel may sell now", written once in its three forms (a parity test
+# keeps them equal): max(0, on_hand − reserved + expired holds − safety stock), where the counter
+# (a shopper in the store) may also take the safety stock, and ``expired_hold`` adds back the
+# units of holds past their expiry that the beat task has not released yet (reads pass it;
+# the reservation guard does not, it releases them first). ``sellable_expr`` is the ORM
+# expression on StockLevel (prefix it for a related model: ``sellable_expr(counter=True,
+# prefix="stock_levels__")``), ``sellable_sql`` the SQL expression on an alias of the stock
+# table, ``StockLevel.sellable_units`` the rule for one loaded row.
+
+
+def sellable_expr(*, counter: bool, prefix: str = "", expired_hold=None) -> Greatest:
+    units = F(f"{prefix}on_hand") - F(f"{prefix}reserved")
+    if expired_hold is not None:
+        units = units + expired_hold
+    if not counter:
+        units = units - F(f"{prefix}safety_stock")
+    return Greatest(units, Value(0))
+
+
+def sellable_sql(alias: str, *, counter: bool, expired_hold: str = "") -> str:
+    def column(name: str) -> str:
+        return f'{alias}."{StockLevel._meta.get_field(name).column}"'
+
+    units = f"{column('on_hand')} - {column('reserved')}"
+    if expired_hold:
+        units += f" + ({expired_hold})"
+    if not counter:
+        units += f" - {column('safety_stock')}"
+    return f"GREATEST({units}, 0)"
+
+
 class LocationQuerySet(models.QuerySet):
     def selling_online(self):
         return self.filter(sells_online_q())
@@ -257,6 +290,13 @@ class Location(models.Model):
         return self.active and self.sells_online
 
 
+class StockLevelQuerySet(models.QuerySet):
+    def sellable_at_least(self, quantity: int, *, counter: bool):
+        """Rows with at least ``quantity`` (≥ 1) units sellable: the guard of a hold's UPDATE
+        (on_hand ≥ reserved + quantity [+ safety stock]), checked on the row the UPDATE locks."""
+        return self.filter(GreaterThanOrEqual(sellable_expr(counter=counter), quantity))
+
+
 class StockLevel(models.Model):
     """Units of one variant at one location.
 
@@ -296,6 +336,8 @@ class StockLevel(models.Model):
     max_qty = models.IntegerField(_("maximum"), default=0)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    objects = StockLevelQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("stock level")
         verbose_name_plural = _("stock levels")
@@ -324,6 +366,11 @@ class StockLevel(models.Model):
 
     def __str__(self):
         return f"{self.variant.sku} @ {self.location.code}"
+
+    def sellable_units(self, *, counter: bool = False, expired_hold: int = 0) -> int:
+        """The "sellable" rule (see ``sellable_expr``) for this loaded row."""
+        units = self.on_hand - self.reserved + expired_hold
+        return max(0, units if counter else units - self.safety_stock)
 
 
 class MovementKind(models.TextChoices):

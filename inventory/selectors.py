@@ -3,6 +3,7 @@
 import math
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -23,9 +24,11 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Cast, Coalesce, Greatest, Now
+from django.db.models.functions import Cast, Coalesce, Now
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
+from inventory import queries
 from inventory.models import (
     WEEKDAYS,
     Category,
@@ -40,9 +43,9 @@ from inventory.models import (
     TransferRoute,
     TransferStatus,
     Variant,
+    sellable_expr,
     sells_online_q,
 )
-from omni import sql as fast_sql
 
 
 def locations_for_user(user) -> QuerySet[Location]:
@@ -107,9 +110,9 @@ def active_locations() -> QuerySet[Location]:
 
 
 def location_by_code(code: str) -> Location | None:
-    """The location with this code (active or not), or None: one prepared statement, as the
-    checkout reads it on every call."""
-    return fast_sql.get(Location, code, field="code")
+    """The location with this code (active or not), or None (the checkout reads it on every
+    call: ``inventory.queries``)."""
+    return queries.location_by_code(code)
 
 
 # --- Stock availability ------------------------------------------------------------------------
@@ -140,12 +143,11 @@ def _row_sum(rows: QuerySet, field_name: str):
 
 def with_availability(levels: QuerySet[StockLevel], now=None) -> QuerySet[StockLevel]:
     """Annotate ``live_reserved``, ``sellable`` (remote channels) and ``sellable_counter``."""
+    expired = F("expired_hold")
     return levels.annotate(expired_hold=_expired_holds(now)).annotate(
-        live_reserved=F("reserved") - F("expired_hold"),
-        sellable=Greatest(
-            F("on_hand") - F("reserved") + F("expired_hold") - F("safety_stock"), Value(0)
-        ),
-        sellable_counter=Greatest(F("on_hand") - F("reserved") + F("expired_hold"), Value(0)),
+        live_reserved=F("reserved") - expired,
+        sellable=sellable_expr(counter=False, expired_hold=expired),
+        sellable_counter=sellable_expr(counter=True, expired_hold=expired),
     )
 
 
@@ -164,14 +166,7 @@ def pooled_availability(variant_ids: list[int], now=None) -> dict[int, int]:
     rows = (
         StockLevel.objects.filter(sells_online_q("location__"), variant_id__in=variant_ids)
         .values("variant_id")
-        .annotate(
-            total=Sum(
-                Greatest(
-                    F("on_hand") - F("reserved") - F("safety_stock") + _expired_holds(now),
-                    Value(0),
-                )
-            )
-        )
+        .annotate(total=Sum(sellable_expr(counter=False, expired_hold=_expired_holds(now))))
         .order_by()
     )
     result = dict.fromkeys(variant_ids, 0)
@@ -513,10 +508,10 @@ def replenishment_plan(
     for row in supply_rows:
         if row.location.kind == LocationKind.WAREHOUSE:
             spare = row.sellable - row.outgoing
-        else:
-            spare = row.sellable_counter - row.safety_stock - row.max_qty - row.outgoing
-            if row.max_qty == 0:
-                spare = 0  # a store without a max keeps what it has
+        elif row.max_qty == 0:
+            spare = 0  # a store without a max keeps what it has
+        else:  # a store gives only its sellable units above its own max
+            spare = row.sellable - row.max_qty - row.outgoing
         if spare > 0:
             supply[row.variant_id].append([row.location, spare])
     routes = {
@@ -573,7 +568,8 @@ def stock_health_by_location(locations: QuerySet[Location]):
                 & Q(stock_levels__on_hand__lt=F("stock_levels__min_qty") - F("stock_levels__in_transit")),
             ),
             out_of_stock=Count(
-                "stock_levels", filter=Q(stock_levels__on_hand__lte=F("stock_levels__reserved"))
+                "stock_levels",
+                filter=LessThanOrEqual(sellable_expr(counter=True, prefix="stock_levels__"), 0),
             ),
         )
         .values(
@@ -613,9 +609,11 @@ def owners_with_active_holds(prefix: str) -> set[str]:
 
 
 def stock_for_allocation(
-    variant_ids, location_ids
+    variant_ids: Iterable[int], location_ids: Iterable[int]
 ) -> dict[tuple[int, int], tuple[int, int, int, int]]:
-    """(location_id, variant_id) → (sellable online, sellable at the counter, on_hand, max)."""
+    """(location_id, variant_id) → (sellable online, sellable at the counter, on_hand, max) of
+    the stock rows that exist; sellable by the one rule (``sellable_expr``, expired holds
+    counted back, as every availability read)."""
     rows = with_availability(
         StockLevel.objects.filter(variant_id__in=variant_ids, location_id__in=location_ids)
     ).values_list("location_id", "variant_id", "sellable", "sellable_counter", "on_hand", "max_qty")

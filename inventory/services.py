@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
 from django.conf import settings
 from django.db import transaction
@@ -17,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inventory import locks
+from inventory import locks, queries
 from inventory.exceptions import (
     CountBelowReserved,
     InsufficientStock,
@@ -28,7 +27,6 @@ from inventory.exceptions import (
     StockCountImportInvalid,
 )
 from inventory.models import (
-    SELLS_ONLINE_SQL,
     Location,
     MovementKind,
     Reservation,
@@ -42,7 +40,6 @@ from inventory.models import (
     Variant,
 )
 from inventory.signals import transfer_received
-from omni import sql as fast_sql
 from omni.signals import send_on_commit
 
 MAX_COUNTED = 1_000_000
@@ -93,11 +90,11 @@ def _change_on_hand(
 ) -> StockMovement:
     """Apply a delta to a locked level and write its ledger row."""
     if level.on_hand + delta < level.reserved:
-        available = level.on_hand - level.reserved
+        available = level.sellable_units(counter=True)
         raise InsufficientStock(
             _("Only %(available)s unreserved units of this variant at this location.")
             % {"available": available},
-            fields={"quantity": [_("At most %(n)s.") % {"n": max(available, 0)}]},
+            fields={"quantity": [_("At most %(n)s.") % {"n": available}]},
         )
     level.on_hand += delta
     level.save(update_fields=["on_hand", "updated_at"])
@@ -230,143 +227,11 @@ def _release_expired_at(location_id: int, variant_id: int, now: datetime) -> int
 
 
 def _hold(line: StockLine, *, channel: str) -> bool:
-    """Guarded single UPDATE: take the units only if they are there."""
-    needed = F("reserved") + line.quantity
-    if channel == ONLINE:
-        needed = needed + F("safety_stock")
+    """Guarded single UPDATE: take the units only if they are there (sellable ≥ quantity)."""
     return bool(
-        StockLevel.objects.filter(
-            location_id=line.location_id, variant_id=line.variant_id, on_hand__gte=needed
-        ).update(reserved=F("reserved") + line.quantity)
-    )
-
-
-# Server-side prepared (psycopg ``prepare=True``): parsed and planned once per connection.
-_FAST_RESERVE_SQL = """
-WITH held AS (
-    UPDATE inventory_stocklevel AS s
-       SET reserved = s.reserved + %(q)s::int, updated_at = now()
-      FROM inventory_location AS l
-     WHERE s.location_id = %(loc)s::bigint AND s.variant_id = %(var)s::bigint
-       AND l.id = s.location_id AND (({sells_online}) OR (l.active AND NOT %(online)s::bool))
-       AND s.on_hand >= s.reserved + %(q)s::int
-                        + CASE WHEN %(online)s::bool THEN s.safety_stock ELSE 0 END
- RETURNING s.id
-)
-INSERT INTO inventory_reservation
-       (variant_id, location_id, quantity, status, owner, channel, expires_at, created_at)
-SELECT %(var)s::bigint, %(loc)s::bigint, %(q)s::int, 'active', %(owner)s::text,
-       %(channel)s::text, %(expires)s::timestamptz, now()
-  FROM held
-RETURNING id, created_at
-"""
-_FAST_RESERVE_SQL = _FAST_RESERVE_SQL.replace("{sells_online}", SELLS_ONLINE_SQL.format(alias="l"))
-
-
-def _reserve_one_statement(location_id, variant_id, quantity, *, owner, channel, expires_at):
-    """One line, one SQL statement: the guarded UPDATE and the insert of the hold together.
-
-    Atomic on its own (no BEGIN/COMMIT round trips) and the row lock lasts one statement, so a
-    hot variant serialises no longer than the raw UPDATE would. PostgreSQL only; returns None if
-    the units are not there (the general path then explains why).
-    """
-    params = {
-        "loc": location_id,
-        "var": variant_id,
-        "q": quantity,
-        "online": channel == ONLINE,
-        "owner": owner,
-        "channel": channel,
-        "expires": expires_at,
-    }
-    row = fast_sql.cursor().execute(_FAST_RESERVE_SQL, params, prepare=True).fetchone()
-    if row is None:
-        return None
-    return _new_hold(row[0], location_id, variant_id, quantity, row[1], owner, channel, expires_at)
-
-
-# Several lines in one statement: lock the stock rows in (location, variant) order (the ORDER BY
-# sits below the row locks), hold every line only if every line has the units, insert the holds.
-_FAST_RESERVE_MANY_SQL = """
-WITH wanted (loc, var, q) AS (
-    VALUES {rows}
-), locked AS (
-    SELECT s.id, s.location_id, s.variant_id, w.q,
-           s.on_hand >= s.reserved + w.q
-                        + CASE WHEN %(online)s::bool THEN s.safety_stock ELSE 0 END AS enough
-      FROM inventory_stocklevel AS s
-      JOIN wanted AS w ON s.location_id = w.loc AND s.variant_id = w.var
-      JOIN inventory_location AS l ON l.id = s.location_id
-     WHERE (({sells_online}) OR (l.active AND NOT %(online)s::bool))
-     ORDER BY s.location_id, s.variant_id
-       FOR UPDATE OF s
-), verdict AS (
-    SELECT count(*) FILTER (WHERE enough) = %(n)s::int AS ok FROM locked
-), held AS (
-    UPDATE inventory_stocklevel AS s
-       SET reserved = s.reserved + locked.q, updated_at = now()
-      FROM locked, verdict
-     WHERE s.id = locked.id AND verdict.ok
- RETURNING s.location_id, s.variant_id, locked.q
-)
-INSERT INTO inventory_reservation
-       (variant_id, location_id, quantity, status, owner, channel, expires_at, created_at)
-SELECT held.variant_id, held.location_id, held.q, 'active', %(owner)s::text, %(channel)s::text,
-       %(expires)s::timestamptz, now()
-  FROM held
- ORDER BY held.location_id, held.variant_id
-RETURNING id, location_id, variant_id, quantity, created_at
-"""
-_FAST_RESERVE_MANY_SQL = _FAST_RESERVE_MANY_SQL.replace(
-    "{sells_online}", SELLS_ONLINE_SQL.format(alias="l")
-)
-
-
-@cache
-def _reserve_many_sql(n: int) -> str:
-    """The statement for n lines. A VALUES row per line, not unnest() of arrays: the planner
-    then estimates a prepared statement's generic plan as well as a custom one and keeps it,
-    instead of planning again on every call."""
-    rows = ", ".join(f"(%(l{i})s::bigint, %(v{i})s::bigint, %(q{i})s::int)" for i in range(n))
-    return _FAST_RESERVE_MANY_SQL.replace("{rows}", rows)
-
-
-def _reserve_many_statement(merged, *, owner, channel, expires_at):
-    """Every line in one SQL statement, all or nothing; None if a line is short (the general
-    path then releases overdue holds, retries and explains). PostgreSQL only."""
-    lines = sorted(merged.items())
-    params = {
-        "n": len(lines),
-        "online": channel == ONLINE,
-        "owner": owner,
-        "channel": channel,
-        "expires": expires_at,
-    }
-    for i, ((loc, var), q) in enumerate(lines):
-        params.update({f"l{i}": loc, f"v{i}": var, f"q{i}": q})
-    sql = _reserve_many_sql(len(lines))
-    rows = fast_sql.cursor().execute(sql, params, prepare=True).fetchall()
-    if len(rows) != len(lines):
-        return None
-    return [_new_hold(*row, owner, channel, expires_at) for row in rows]
-
-
-def _new_hold(pk, location_id, variant_id, quantity, created_at, owner, channel, expires_at):
-    """The active Reservation a fast path just inserted (row: id, location, variant, units, time)."""
-    return fast_sql.loaded(
-        Reservation,
-        {
-            "id": pk,
-            "variant_id": variant_id,
-            "location_id": location_id,
-            "quantity": quantity,
-            "status": ReservationStatus.ACTIVE,
-            "owner": owner,
-            "channel": channel,
-            "expires_at": expires_at,
-            "created_at": created_at,
-            "closed_at": None,
-        },
+        StockLevel.objects.filter(location_id=line.location_id, variant_id=line.variant_id)
+        .sellable_at_least(line.quantity, counter=channel == COUNTER)
+        .update(reserved=F("reserved") + line.quantity)
     )
 
 
@@ -407,22 +272,22 @@ def reserve(
         merged[(line.location_id, line.variant_id)] += _check_quantity(line.quantity)
     if ttl is not None:
         expires_at = timezone.now() + ttl
+    # First the one-statement hold (queries); if a line is short, the general path below
+    # releases overdue holds, retries and explains.
+    hold = {"owner": owner, "channel": channel, "expires_at": expires_at}
     if len(merged) == 1:
         (((location_id, variant_id), quantity),) = merged.items()
-        reservation = _reserve_one_statement(
-            location_id,
-            variant_id,
-            quantity,
-            owner=owner,
-            channel=channel,
-            expires_at=expires_at,
+        reservation = queries.reserve_one(
+            location_id=location_id,
+            variant_id=variant_id,
+            quantity=quantity,
+            counter=channel == COUNTER,
+            **hold,
         )
         if reservation is not None:
             return [reservation]
     else:
-        reservations = _reserve_many_statement(
-            merged, owner=owner, channel=channel, expires_at=expires_at
-        )
+        reservations = queries.reserve_batch(lines=merged, counter=channel == COUNTER, **hold)
         if reservations is not None:
             return reservations
     with transaction.atomic():

@@ -143,9 +143,7 @@ class VariantAvailabilityView(APIView):
         if variant is None:
             raise NotFound(_("No such variant."))
         levels = list(selectors.variant_availability(variant.pk))
-        pooled = sum(
-            lvl.sellable for lvl in levels if lvl.location.sells_online and lvl.location.active
-        )
+        pooled = sum(lvl.sellable for lvl in levels if lvl.location.sells_online_now)
         data = {"variant": variant.pk, "sku": variant.sku, "pooled": pooled, "locations": levels}
         return Response(VariantAvailabilitySerializer(data).data)
 

@@ -19,7 +19,7 @@ from omni.models import IdempotencyKey
 from tests.factories import LocationFactory, UserFactory, VariantFactory
 from tests.inventory.conftest import level_of, take_snapshot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 RECEIPTS = "/api/v1/stock/receipts/"
 ADJUSTMENTS = "/api/v1/stock/adjustments/"

@@ -18,7 +18,11 @@ from inventory.models import (
 from inventory.selectors import ledger_mismatches
 from tests.factories import VariantFactory
 
-pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.concurrency,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sql_path"),
+]
 
 
 def _store(code):

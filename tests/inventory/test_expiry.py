@@ -12,7 +12,7 @@ from inventory.models import Reservation, ReservationStatus, StockLevel
 from inventory.services import StockLine
 from tests.inventory.conftest import level_of, movements_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 JUST = timedelta(microseconds=1)
 

@@ -1,4 +1,5 @@
-"""inventory.selectors: availability per location and pooled, the pickup finder, ledger checks."""
+"""inventory.selectors: availability per location and pooled, the pickup finder, ledger checks,
+stock health, and what other apps read about stock."""
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -6,9 +7,10 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F
+from django.utils import timezone
 
 from inventory import selectors, services
-from inventory.models import StockLevel, TransferRoute
+from inventory.models import Location, Reservation, StockLevel, TransferRoute
 from inventory.selectors import next_open_date
 from inventory.services import StockLine
 from tests.factories import LocationFactory, VariantFactory
@@ -449,3 +451,111 @@ def test_check_stock_ledger_flags_movements_whose_stock_row_is_gone(busy_stock, 
 
     with pytest.raises(CommandError):
         call_command("check_stock_ledger")
+
+
+# --- stock health (the dashboard) ------------------------------------------------------------
+
+
+def test_stock_health_counts_rows_with_nothing_left_for_the_counter(variant, other_variant, store):
+    receive(variant, store, 5)
+    receive(other_variant, store, 3)
+    services.set_stock_parameters(variant=other_variant, location=store, safety_stock=3)
+    services.reserve(lines=[line(variant, store, 5)], owner="cart:1", channel="counter")
+    StockLevel.objects.create(variant=VariantFactory(), location=store, min_qty=2, max_qty=4)
+
+    [row] = selectors.stock_health_by_location(Location.objects.filter(pk=store.pk))
+
+    # All 5 held, and a row never stocked: out. The safety stock alone is still sellable at
+    # the counter: not out.
+    assert (row["units"], row["rows"], row["out_of_stock"], row["below_min"]) == (8, 3, 2, 1)
+
+
+# --- What other apps read about stock --------------------------------------------------------
+
+
+@pytest.fixture
+def holds(variant, other_variant, store, other_store, stock):
+    """Active holds of cart:1 (two lines), order:7 and transfer:3; a released one of cart:2."""
+    for v in (variant, other_variant):
+        for loc in (store, other_store):
+            stock(v, loc, 10)
+    cart = services.reserve(
+        lines=[line(variant, store, 1), line(other_variant, other_store, 2)], owner="cart:1"
+    )
+    order = services.reserve(lines=[line(variant, store, 3)], owner="order:7")
+    transfer = services.reserve(lines=[line(variant, other_store, 1)], owner="transfer:3")
+    released = services.reserve(lines=[line(variant, store, 1)], owner="cart:2")
+    services.release(reservation_ids=[r.pk for r in released])
+    return {"cart": cart, "order": order, "transfer": transfer, "released": released}
+
+
+def _ids(reservations):
+    return sorted(r.pk for r in reservations)
+
+
+def test_active_holds_of_one_owner_or_several(holds):
+    assert _ids(selectors.active_holds("cart:1")) == _ids(holds["cart"])
+    assert _ids(selectors.active_holds(["cart:1", "order:7", "cart:2"])) == _ids(
+        holds["cart"] + holds["order"]
+    )
+    assert list(selectors.active_holds("cart:2")) == []  # released
+    assert list(selectors.active_holds([])) == []
+    assert selectors.active_holds("order:7").model is Reservation  # a QuerySet: it composes
+
+
+def test_active_hold_ids_by_variant_and_location(holds, variant, other_variant, store):
+    cart = holds["cart"]
+    assert selectors.active_hold_ids("cart:1") == _ids(cart)
+    assert selectors.active_hold_ids(["cart:1"], variant_id=other_variant.pk) == [cart[1].pk]
+    assert selectors.active_hold_ids("cart:1", variant_id=variant.pk, location_id=store.pk) == [
+        cart[0].pk
+    ]
+    assert selectors.active_hold_ids("cart:1", location_id=-1) == []
+    assert selectors.active_hold_ids(["cart:1", "order:7"], location_id=store.pk) == _ids(
+        [cart[0], *holds["order"]]
+    )
+
+
+def test_owners_with_active_holds(holds):
+    assert selectors.owners_with_active_holds("cart:") == {"cart:1"}  # not the released cart:2
+    assert selectors.owners_with_active_holds("transfer:") == {"transfer:3"}
+    assert selectors.owners_with_active_holds("order:") == {"order:7"}
+    assert selectors.owners_with_active_holds("coupon:") == set()
+
+
+def test_stock_for_allocation_applies_the_sellable_rule(
+    variant, other_variant, store, other_store, warehouse, stock
+):
+    stock(variant, store, 10)
+    stock(other_variant, store, 2)
+    stock(variant, other_store, 4)
+    stock(variant, warehouse, 7)
+    services.set_stock_parameters(variant=variant, location=store, safety_stock=3, max_qty=12)
+    services.set_stock_parameters(variant=other_variant, location=store, safety_stock=5)
+    services.reserve(lines=[line(variant, store, 4)], owner="cart:1")
+    [overdue] = services.reserve(
+        lines=[line(variant, store, 2)],
+        owner="cart:2",
+        expires_at=timezone.now() + timedelta(minutes=5),
+    )
+    Reservation.objects.filter(pk=overdue.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    found = selectors.stock_for_allocation(
+        [variant.pk, other_variant.pk], [store.pk, other_store.pk]
+    )
+
+    assert found == {
+        # 10 on hand, 4 held, 2 held by an expired hold (counted back), safety stock 3.
+        (store.pk, variant.pk): (10 - 4 - 3, 10 - 4, 10, 12),
+        # The safety stock above the units: nothing online, both at the counter.
+        (store.pk, other_variant.pk): (0, 2, 2, 0),
+        (other_store.pk, variant.pk): (4, 4, 4, 0),
+    }  # the warehouse was not asked for; rows that do not exist are left out
+    level = StockLevel.objects.get(variant=variant, location=store)
+    assert found[(store.pk, variant.pk)][:2] == (
+        level.sellable_units(expired_hold=2),
+        level.sellable_units(counter=True, expired_hold=2),
+    )
+    assert selectors.stock_for_allocation([], [store.pk]) == {}

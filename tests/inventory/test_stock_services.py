@@ -30,7 +30,7 @@ from omni.exceptions import DomainError
 from tests.factories import LocationFactory, VariantFactory
 from tests.inventory.conftest import ledger_total, level_of, movements_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 BAD_QUANTITIES = [0, -1, -5, 1.5, 2.0, "3", None, True]
 
