@@ -62,9 +62,12 @@ def locations_for_user(user) -> QuerySet[Location]:
     return Location.objects.filter(staff=user)
 
 
-def category_with_descendants(categories: QuerySet[Category]) -> set[int]:
-    """Ids of the given categories and every category below them (one query for the tree)."""
-    roots = set(categories.values_list("pk", flat=True))
+def category_with_descendants(categories: QuerySet[Category] | Iterable[int]) -> set[int]:
+    """Ids of the given categories (a queryset or ids) and every category below them (one query
+    for the tree; ids unknown to the tree are kept)."""
+    if isinstance(categories, QuerySet):
+        categories = categories.values_list("pk", flat=True)
+    roots = set(categories)
     if not roots:
         return set()
     children: dict[int, list[int]] = {}
@@ -618,3 +621,23 @@ def stock_for_allocation(
         StockLevel.objects.filter(variant_id__in=variant_ids, location_id__in=location_ids)
     ).values_list("location_id", "variant_id", "sellable", "sellable_counter", "on_hand", "max_qty")
     return {(loc, var): (s, sc, oh, mx) for loc, var, s, sc, oh, mx in rows}
+
+
+def locations_selling_online(*, ships_to_customers: bool | None = None) -> QuerySet[Location]:
+    """Locations that may sell online now (``Location.objects.selling_online``), optionally only
+    those that ship parcels to customers."""
+    found = Location.objects.selling_online()
+    if ships_to_customers is not None:
+        found = found.filter(ships_to_customers=ships_to_customers)
+    return found
+
+
+def locations_by_id(ids: Iterable[int]) -> dict[int, Location]:
+    return Location.objects.in_bulk(list(ids))
+
+
+def received_transfer_ids(ids: Iterable[int]) -> set[int]:
+    """Which of these transfers have arrived (in full or in part)."""
+    received = (TransferStatus.RECEIVED, TransferStatus.PARTIALLY_RECEIVED)
+    rows = Transfer.objects.filter(pk__in=list(ids), status__in=received)
+    return set(rows.values_list("pk", flat=True))

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from inventory import selectors as stock_selectors
 from inventory import services as stock
 from inventory.models import Location, LocationKind, Reservation, Transfer, Variant
 from inventory.selectors import distance_km, ready_after_transfer, stock_for_allocation
@@ -96,7 +97,7 @@ def allocate_pickup(items: list[Item], store: Location) -> list[Allocation]:
     here_only = _stock(list(wanted), [store])
     if all(here_only.get((store.pk, v), (0,))[0] >= q for v, q in wanted.items()):
         return at_store(items, store.pk)  # the usual case
-    sources = list(Location.objects.selling_online().exclude(pk=store.pk))
+    sources = list(stock_selectors.locations_selling_online().exclude(pk=store.pk))
     here = _coords(store)
     sources.sort(
         key=lambda loc: (loc.kind != LocationKind.WAREHOUSE, _distance(here, _coords(loc)))
@@ -135,7 +136,7 @@ def route_shipment(
 ) -> tuple[list[Allocation], str]:
     """Fulfilling locations for a parcel and the reason for the choice."""
     wanted = wanted_units(items)
-    candidates = list(Location.objects.selling_online().filter(ships_to_customers=True))
+    candidates = list(stock_selectors.locations_selling_online(ships_to_customers=True))
     levels = _stock(list(wanted), candidates)
 
     def over_max(loc) -> bool:
@@ -213,7 +214,7 @@ def request_transfers(
     result = {}
     now = timezone.now()
     store = order.location
-    sources = Location.objects.in_bulk(list(per_source))
+    sources = stock_selectors.locations_by_id(per_source)
     for source_id, lines in sorted(per_source.items()):
         transfer = stock.create_transfer(
             source=sources[source_id],

@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inventory.models import Category, Variant
+from inventory.models import Variant
 from inventory.selectors import category_with_descendants
 from omni.exceptions import Conflict, DomainError
 from orders import locks
@@ -59,7 +59,7 @@ def _eligible_lines(promotion: Promotion, lines: list[PricedLine]) -> list[Price
     if not category_ids and not product_ids:
         return list(lines)
     if category_ids:
-        category_ids = category_with_descendants(Category.objects.filter(pk__in=category_ids))
+        category_ids = category_with_descendants(category_ids)
     return [
         line
         for line in lines

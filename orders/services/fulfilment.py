@@ -125,12 +125,10 @@ def take_over_transfer(*, transfer_id: int) -> list[Order]:
 
 def retake_received_transfers() -> int:
     """Catch up on transfers whose arrival no order took over (a receiver that crashed)."""
-    received = OrderLine.objects.filter(
-        transfer__status__in=[TransferStatus.RECEIVED, TransferStatus.PARTIALLY_RECEIVED]
-    )
     owners = stock_selectors.owners_with_active_holds("transfer:")
     held = {int(owner.split(":", 1)[1]) for owner in owners}
-    ids = set(received.filter(transfer_id__in=held).values_list("transfer_id", flat=True))
+    waiting = OrderLine.objects.filter(transfer_id__in=held).values_list("transfer_id", flat=True)
+    ids = stock_selectors.received_transfer_ids(set(waiting))
     for transfer_id in sorted(ids):
         take_over_transfer(transfer_id=transfer_id)
     return len(ids)
