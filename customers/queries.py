@@ -303,7 +303,7 @@ def insert_events(events: Sequence[NewEvent], *, received_at: datetime) -> list[
     if not events:
         return []
     if not fast_sql.enabled():
-        return [_insert_event_orm(event, received_at) for event in events]
+        return _insert_events_orm(events, received_at)
     with connection.cursor() as cursor:
         cursor.execute(_events_insert_sql(_EVENTS_FROM_ARRAYS), [received_at, *_columns(events)])
         returned = cursor.fetchall()
@@ -315,8 +315,20 @@ def insert_events(events: Sequence[NewEvent], *, received_at: datetime) -> list[
     ]
 
 
-def _insert_event_orm(event: NewEvent, received_at: datetime) -> int | None:
-    row = Event(
+def _insert_events_orm(events: Sequence[NewEvent], received_at: datetime) -> list[int | None]:
+    """All at once; when a key was stored meanwhile (the batch fails), one savepoint per event
+    tells which."""
+    rows = [_event_row(e, received_at) for e in events]
+    try:
+        with transaction.atomic():
+            Event.objects.bulk_create(rows)
+    except IntegrityError:
+        return [_insert_event_orm(_event_row(e, received_at)) for e in events]
+    return [row.pk for row in rows]
+
+
+def _event_row(event: NewEvent, received_at: datetime) -> Event:
+    return Event(
         customer_id=event.customer_id,
         channel=event.channel,
         type=event.type,
@@ -326,11 +338,14 @@ def _insert_event_orm(event: NewEvent, received_at: datetime) -> int | None:
         received_at=received_at,
         idempotency_key=event.idempotency_key,
     )
+
+
+def _insert_event_orm(row: Event) -> int | None:
     try:
-        with transaction.atomic():  # a savepoint: a duplicate key leaves the batch alone
+        with transaction.atomic():  # a savepoint: a duplicate key leaves the others alone
             row.save(force_insert=True)
     except IntegrityError:
-        if event.idempotency_key is None:
+        if row.idempotency_key is None:
             raise
         return None
     return row.pk
