@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from customers import queries
 from customers.exceptions import InvalidIdentifier
 from customers.identifiers import normalise
 from customers.models import (
@@ -405,13 +406,17 @@ def _write_resolved(items, new_profiles, attach, verify, anonymous_flags, source
     real: list[int] = []
     now = timezone.now()
     if new_profiles:
-        real = _create_profiles([known for known, _ in new_profiles])
+        real = queries.create_profiles([known for known, _ in new_profiles], now)
         attach += [(real[n], i) for n, (_, idents) in enumerate(new_profiles) for i in idents]
         for item in items:
             if item.customer_id is not None and item.customer_id < 0:
                 item.customer_id = real[-item.customer_id - 1]
     if attach:
-        _create_identities(attach, source, now)
+        queries.add_identities(
+            [queries.NewIdentity(c, i.kind, i.value, i.verified) for c, i in attach],
+            source=source,
+            now=now,
+        )
         now_known = {
             customer_id
             for customer_id, ident in attach
@@ -427,44 +432,6 @@ def _write_resolved(items, new_profiles, attach, verify, anonymous_flags, source
             proven |= Q(customer_id=customer_id, value=value)
         Identity.objects.filter(proven, kind=IdentityKind.EMAIL, verified=False).update(
             verified=True, last_seen_at=now
-        )
-
-
-def _create_profiles(known: list[bool]) -> list[int]:
-    """New profiles, one per flag; returns their ids in order (one statement on PostgreSQL)."""
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO customers_customer (first_name, last_name, preferred_language,
-                   home_store, status, is_anonymous, created_at, updated_at)
-            SELECT '', '', %s, '', 'live', NOT k, %s, %s
-              FROM unnest(%s::boolean[]) WITH ORDINALITY AS v(k, n) ORDER BY n
-            RETURNING id
-            """,
-            [Customer._meta.get_field("preferred_language").default, now, now, known],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _create_identities(attach: list[tuple[int, Identifier]], source: str, now) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO customers_identity (customer_id, kind, value, verified, source,
-                   created_at, last_seen_at)
-            SELECT c, k, v, f, %s, %s, %s
-              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[]) AS t(c, k, v, f)
-            """,
-            [
-                source,
-                now,
-                now,
-                [c for c, _ in attach],
-                [i.kind for _, i in attach],
-                [i.value for _, i in attach],
-                [i.verified for _, i in attach],
-            ],
         )
 
 
@@ -487,49 +454,25 @@ def _follow_merges(items: list[_Parsed]) -> None:
         )
 
 
-_INSERT_EVENTS = """
-INSERT INTO customers_event
-       (customer_id, identity_id, channel, type, name, properties, occurred_at, received_at,
-        idempotency_key)
-SELECT c, NULL, ch, t, n, p::jsonb, o, now(), k
-  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
-              %s::timestamptz[], %s::text[], %s::int[]) AS v(c, ch, t, n, p, o, k, i)
- ORDER BY i
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING id, idempotency_key
-"""
-
-
 def _insert(items: list[_Parsed]) -> dict[int, int]:
-    """One statement per kind of row; a message_id already stored is skipped (ON CONFLICT)."""
-    stored: dict[int, int] = {}
-    for group in (
-        [i for i in items if i.message_id],
-        [i for i in items if not i.message_id],
-    ):
-        if not group:
-            continue
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_EVENTS,
-                [
-                    [i.customer_id for i in group],
-                    [i.channel for i in group],
-                    [i.type for i in group],
-                    [i.name for i in group],
-                    [i.properties_json for i in group],
-                    [i.occurred_at for i in group],
-                    [i.message_id for i in group],
-                    list(range(len(group))),
-                ],
+    """The events stored (index → id); a message_id already stored is skipped."""
+    ids = queries.insert_events(
+        [
+            queries.NewEvent(
+                customer_id=i.customer_id,
+                channel=i.channel,
+                type=i.type,
+                name=i.name,
+                properties=i.properties,
+                properties_json=i.properties_json,
+                occurred_at=i.occurred_at,
+                idempotency_key=i.message_id,
             )
-            returned = cursor.fetchall()
-        if group[0].message_id:
-            by_key = {key: pk for pk, key in returned}
-            stored.update({i.index: by_key[i.message_id] for i in group if i.message_id in by_key})
-        else:  # no conflicts possible: rows come back in insertion order
-            stored.update({i.index: pk for i, (pk, _) in zip(group, returned, strict=True)})
-    return stored
+            for i in items
+        ],
+        received_at=timezone.now(),
+    )
+    return {i.index: pk for i, pk in zip(items, ids, strict=True) if pk is not None}
 
 
 def record_events(

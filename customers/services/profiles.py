@@ -40,12 +40,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers import locks
+from customers import locks, queries
 from customers.exceptions import CustomerNotLive, InvalidIdentifier, MergeRefused, ProfileClaimed
 from customers.identifiers import normalise
 from customers.models import (
@@ -72,7 +72,6 @@ from customers.models import (
 )
 from customers.selectors import claimed_ids, is_claimed
 from customers.signals import customer_erased, customers_merged
-from omni import sql as fast_sql
 
 # Looked up on every identify and event (``Choices.values`` builds a new list each time).
 _CHANNELS = frozenset(Channel.values)
@@ -136,52 +135,16 @@ def lock_identifiers(identifiers: Sequence[Identifier]) -> None:
             for i in identifiers
         }
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [keys]
-        )
-
-
-def _by_kind_sql(identifiers: Sequence[Identifier], alias: str) -> tuple[str, list]:
-    """(kind = k AND value IN (...)) per kind — a few index scans, not one OR per identifier —
-    as SQL text and parameters (no query compilation: identify runs on every guest checkout)."""
-    values: dict[str, set[str]] = {}
-    for i in identifiers:
-        values.setdefault(i.kind, set()).add(i.value)
-    parts, params = [], []
-    for kind, kind_values in sorted(values.items()):
-        marks = ", ".join(["%s"] * len(kind_values))
-        parts.append(f"({alias}.kind = %s AND {alias}.value IN ({marks}))")
-        params += [kind, *sorted(kind_values)]
-    return " OR ".join(parts), params
+    queries.lock_identifier_keys(keys)
 
 
 def blocked_identifiers(identifiers: Sequence[Identifier]) -> set[tuple[str, str]]:
-    if not identifiers:
-        return set()
-    where, params = _by_kind_sql(identifiers, "b")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT b.kind, b.value FROM customers_blockedidentifier b WHERE {where}", params
-        )
-        return {(kind, value) for kind, value in cursor.fetchall()}
+    return queries.blocked_values(identifiers)
 
 
 def identifier_owners(identifiers: Sequence[Identifier]) -> dict[tuple[str, str], set[int]]:
-    owners: dict[tuple[str, str], set[int]] = {}
-    if not identifiers:
-        return owners
-    where, params = _by_kind_sql(identifiers, "i")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.kind, i.value, i.customer_id FROM customers_identity i "
-            "JOIN customers_customer c ON c.id = i.customer_id "
-            f"WHERE c.status = %s AND ({where})",
-            [CustomerStatus.LIVE, *params],
-        )
-        for kind, value, customer_id in cursor.fetchall():
-            owners.setdefault((kind, value), set()).add(customer_id)
-    return owners
+    """(kind, value) → the live profiles holding it."""
+    return queries.live_owners(identifiers)
 
 
 def _survivor_order(customer: Customer):
@@ -237,7 +200,7 @@ def identify(
     involved_ids = set().union(*owners.values()) if owners else set()
     if customer is not None:
         involved_ids.add(customer.pk)
-    involved = fast_sql.in_bulk(Customer, involved_ids)  # on every guest checkout
+    involved = queries.customers_by_id(involved_ids)  # on every guest checkout
     if customer is not None:
         customer = involved.get(customer.pk)  # fresh: the caller's copy may be stale
         if customer is None:
@@ -328,7 +291,7 @@ def _stitch_pair(main, owner, ident, carries_new_person, skipped, acting_user):
 
 def _attach(customer: Customer, idents: Sequence[Identifier], source: str) -> None:
     now = timezone.now()
-    existing = {(i.kind, i.value): i for i in fast_sql.get_all(Identity, "customer", customer.pk)}
+    existing = {(i.kind, i.value): i for i in queries.identities_of(customer.pk)}
     counts: dict[str, int] = {}
     for identity in existing.values():
         counts[identity.kind] = counts.get(identity.kind, 0) + 1
@@ -343,22 +306,12 @@ def _attach(customer: Customer, idents: Sequence[Identifier], source: str) -> No
         if counts.get(ident.kind, 0) >= IDENTITY_LIMITS[ident.kind]:
             continue  # guard rail: never pile up identifiers of one kind on a profile
         counts[ident.kind] = counts.get(ident.kind, 0) + 1
-        new.append(
-            Identity(
-                customer=customer,
-                kind=ident.kind,
-                value=ident.value,
-                verified=ident.verified,
-                source=source,
-                last_seen_at=now,
-            )
-        )
+        new.append(queries.NewIdentity(customer.pk, ident.kind, ident.value, ident.verified))
     if seen:
         Identity.objects.filter(pk__in=seen).update(last_seen_at=now)
     if now_verified:
         Identity.objects.filter(pk__in=now_verified).update(verified=True)
-    if new:
-        fast_sql.insert(new)  # identify runs on every guest checkout: one prepared INSERT
+    queries.add_identities(new, source=source, now=now)  # on every guest checkout: one INSERT
     kinds = {i.kind for i in new} | {i.kind for i in existing.values()}  # all the profile has
     _refresh_anonymity(customer, known=bool(kinds & KNOWN_KINDS) or bool(customer.user_id))
 
@@ -377,7 +330,7 @@ def _refresh_anonymity(customer: Customer, known: bool | None = None) -> None:
         )
     if customer.is_anonymous == known:
         customer.is_anonymous = not known
-        fast_sql.update(customer, ("is_anonymous", "updated_at"))
+        queries.save_is_anonymous(customer)
 
 
 def _fill_profile(customer: Customer, profile: dict, *, overwrite: bool) -> None:
@@ -815,7 +768,7 @@ def link_verified_identifier(
     (ident,) = clean_identifiers([(kind, value, True)])
     lock_identifiers([ident])
     owners = identifier_owners([ident]).get((ident.kind, ident.value), set()) - {customer.pk}
-    profiles = fast_sql.in_bulk(Customer, owners | {customer.pk})
+    profiles = queries.customers_by_id(owners | {customer.pk})
     main = profiles[customer.pk]
     if not main.is_live:
         raise CustomerNotLive()

@@ -7,7 +7,7 @@ from django.test import override_settings
 from customers.models import Consent, Customer, Event, Identity
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 
 @pytest.fixture

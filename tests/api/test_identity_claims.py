@@ -16,7 +16,7 @@ from orders.models import Cart, CartStatus, Order, OrderStatus
 from tests.api import test_checkout_api as checkout_api
 from tests.api.test_checkout_api import CARTS, LINES, checkout, error_of, new_cart, pickup_body
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 VICTIM = "victim@example.com"
 ATTACKER = "attacker@example.com"

@@ -6,7 +6,11 @@ from customers import services
 from customers.models import Customer
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.concurrency,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sql_path"),
+]
 
 
 def test_concurrent_first_requests_of_an_account_make_one_profile(concurrently):

@@ -9,7 +9,11 @@ from customers.exceptions import PhoneCodeUsed, TooManyCodeAttempts, WrongPhoneC
 from customers.models import Identity, PhoneVerification
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.concurrency,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sql_path"),
+]
 
 PHONE = "+34600111222"
 

@@ -20,6 +20,8 @@ from customers.models import (
 )
 from customers.services import BatchTooLarge
 
+pytestmark = pytest.mark.usefixtures("sql_path")
+
 WHEN = "2025-03-01T10:00:00+01:00"
 
 

@@ -32,7 +32,7 @@ from inventory.models import StockMovement
 from inventory.services import receive_stock
 from tests.factories import LocationFactory, UserFactory, VariantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 EMAIL = "ana.perez@example.com"
 PHONE = "+34600111222"

@@ -22,7 +22,7 @@ from customers.models import (
 )
 from customers.signals import customers_merged
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 
 def _track(customer_identifiers: dict, event: str = "page_viewed", **extra) -> int:

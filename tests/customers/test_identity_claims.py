@@ -9,7 +9,7 @@ from customers.exceptions import ProfileClaimed
 from customers.models import Customer, Identity, Merge, MergeReview
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 
 def guest(device="device-1", **contact):

@@ -32,7 +32,7 @@ from customers.models import (
 )
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sql_path")]
 
 PHONE = "+34600111222"
 

@@ -130,6 +130,7 @@ def check_invariants(created: int) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("sql_path")
 @settings(
     max_examples=40,
     deadline=None,

@@ -14,6 +14,8 @@ from customers.models import (
     ReviewStatus,
 )
 
+pytestmark = pytest.mark.usefixtures("sql_path")
+
 TABLET = "store-sol-tablet-01"
 SHOPPERS = 1_000
 
