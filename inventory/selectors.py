@@ -39,6 +39,7 @@ from inventory.models import (
     ReservationStatus,
     StockLevel,
     StockMovement,
+    Transfer,
     TransferLine,
     TransferRoute,
     TransferStatus,
