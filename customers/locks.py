@@ -15,6 +15,12 @@ def customer_for_update(pk: int) -> Customer:
     return Customer.objects.select_for_update().get(pk=pk)
 
 
+def customer_for_no_key_update(pk: int) -> Customer | None:
+    """The profile locked so that no other transaction changes or deletes it, while rows
+    pointing to it (orders, events) may still be inserted; None if it does not exist."""
+    return Customer.objects.select_for_update(no_key=True).filter(pk=pk).first()
+
+
 def customers_for_update(pks: Iterable[int]) -> dict[int, Customer]:
     """Several profiles (a merge), locked in pk order."""
     rows = Customer.objects.filter(pk__in=list(pks)).order_by("pk").select_for_update()

@@ -149,6 +149,25 @@ def customers_by_id(ids: Iterable[int]) -> dict[int, Customer]:
     return fast_sql.in_bulk(Customer, ids)
 
 
+def customer_lock_statement() -> str:
+    """One statement that locks a customer row ``FOR NO KEY UPDATE`` (other transactions may
+    still insert rows pointing to it) and returns it; one parameter, the pk. For a caller that
+    sends it with its own statements in one round trip — the checkout locks the customer, then
+    its cart (BENCHMARKS.md › Orders › checkout service ≥ 300/s). Read the row with
+    ``customer_from_row``; the ORM twin is ``customers.locks.customer_for_no_key_update``.
+    """
+    meta = Customer._meta
+    return (
+        f'SELECT {fast_sql.select_list(Customer, "c")} FROM "{meta.db_table}" AS c '
+        f'WHERE c."{meta.pk.column}" = %s FOR NO KEY UPDATE'
+    )
+
+
+def customer_from_row(row) -> Customer:
+    """The profile in a row of ``customer_lock_statement``."""
+    return fast_sql.from_row(Customer, row)[0]
+
+
 def identities_of(customer_id: int) -> list[Identity]:
     """Every identity of a profile, in pk order.
 

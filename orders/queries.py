@@ -7,9 +7,10 @@ the SQL path; off, the ORM twin right below it gives the same answer, takes the 
 writes the same rows. The suite runs the hot-path tests both ways (fixture ``sql_path``) and
 ``tests/orders/test_queries.py`` runs each family through both twins and compares.
 
-The SQL names orders' tables only (from ``_meta``), but for the customer row the checkout
-locks first (the global lock order: customer, then cart); another app's data comes through
-that app's selectors and queries (the variants: ``inventory.queries.variants_for_checkout``).
+The SQL names orders' tables only (from ``_meta``); another app's data comes through that app's
+selectors and queries (the customer row the checkout locks first, in the global lock order:
+``customers.queries.customer_lock_statement``; the variants:
+``inventory.queries.variants_for_checkout``).
 """
 
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from functools import cache
 from django.db import connection
 from django.utils import timezone
 
+from customers import locks as customer_locks
+from customers import queries as customer_queries
 from customers.models import Customer
 from omni import sql as fast_sql
 from orders.models import Cart, CartLine, Order, OrderEvent, OrderLine
@@ -121,9 +124,9 @@ def lock_for_checkout(customer_id: int, cart_id: int, key: str) -> CheckoutRows:
     order a profile merge takes them in — then read the order this key already placed and the
     cart's lines as the lock left them.
 
-    Fast path: two statements in one round trip (psycopg's pipeline mode, with the
-    transaction's BEGIN when it is the first); the server still runs the reads after the locks
-    are taken, with a snapshot taken then. They run on psycopg's own cursors, so Django's query
+    Fast path: three statements in one round trip (psycopg's pipeline mode, with the
+    transaction's BEGIN when it is the first): customers' lock statement, the cart's lock, the
+    reads; the server runs them in that order, the reads with a snapshot taken after the locks. They run on psycopg's own cursors, so Django's query
     log and execute wrappers do not see them (BENCHMARKS.md › Refactoring, first steps ›
     ``place_order`` ≥ 300/s, measured 439/s).
     """
@@ -133,19 +136,20 @@ def lock_for_checkout(customer_id: int, cart_id: int, key: str) -> CheckoutRows:
     pg = connection.connection
     with connection.wrap_database_errors:
         with pg.pipeline():
-            lock = pg.cursor().execute(_lock_sql(), [customer_id, cart_id])
+            person = pg.cursor().execute(customer_queries.customer_lock_statement(), [customer_id])
+            lock = pg.cursor().execute(_cart_lock_sql(), [cart_id])
             read = pg.cursor().execute(_checkout_reads_sql(), [customer_id, key or None, cart_id])
-        row, rows = lock.fetchone(), read.fetchall()
-    if row is None:
+        customer_row, cart_row, rows = person.fetchone(), lock.fetchone(), read.fetchall()
+    if customer_row is None or cart_row is None:
         return _NOTHING
-    customer, i = fast_sql.from_row(Customer, row)
-    cart = fast_sql.from_row(Cart, row, i)[0]
+    customer = customer_queries.customer_from_row(customer_row)
+    cart = fast_sql.from_row(Cart, cart_row)[0]
     lines = tuple((variant_id, quantity) for _found, variant_id, quantity in rows if variant_id)
     return CheckoutRows(customer, cart, rows[0][0], lines)
 
 
 def _lock_for_checkout_orm(customer_id: int, cart_id: int, key: str) -> CheckoutRows:
-    customer = Customer.objects.select_for_update(no_key=True).filter(pk=customer_id).first()
+    customer = customer_locks.customer_for_no_key_update(customer_id)
     if customer is None:
         return _NOTHING
     cart = Cart.objects.select_for_update().filter(pk=cart_id).first()
@@ -161,13 +165,11 @@ def _lock_for_checkout_orm(customer_id: int, cart_id: int, key: str) -> Checkout
 
 
 @cache
-def _lock_sql() -> str:
-    c, t = Customer._meta, Cart._meta
+def _cart_lock_sql() -> str:
+    t = Cart._meta
     return (
-        f"SELECT {fast_sql.select_list(Customer, 'c')}, {fast_sql.select_list(Cart, 't')} "
-        f'FROM "{c.db_table}" AS c, "{t.db_table}" AS t '
-        f'WHERE c."{c.pk.column}" = %s AND t."{t.pk.column}" = %s '
-        "FOR NO KEY UPDATE OF c FOR UPDATE OF t"
+        f'SELECT {fast_sql.select_list(Cart, "t")} FROM "{t.db_table}" AS t '
+        f'WHERE t."{t.pk.column}" = %s FOR UPDATE'
     )
 
 

@@ -496,3 +496,44 @@ def ingest_shape(results, existing: set[int]):
             for pk, row in traits_snapshot().items()
         ),
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["fast_sql", "orm"])
+def test_the_customer_lock_statement_and_its_orm_twin_lock_and_load_alike(path, make_customer):
+    """Orders pipelines ``customer_lock_statement``; ``locks.customer_for_no_key_update`` is its
+    ORM twin: both load the same profile, and both hold the row against another transaction's
+    ``FOR UPDATE`` until commit."""
+    import psycopg
+    from django.db import connection
+
+    from customers import locks
+    from omni import sql as fast_sql
+
+    customer = make_customer(email="lock@example.com")
+    other = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    try:
+        with transaction.atomic():
+            if path == "fast_sql":
+                statement = queries.customer_lock_statement()
+                row = fast_sql.cursor().execute(statement, [customer.pk]).fetchone()
+                loaded = queries.customer_from_row(row)
+            else:
+                loaded = locks.customer_for_no_key_update(customer.pk)
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(
+                    f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",
+                    [customer.pk],
+                )
+        other.execute(
+            f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",
+            [customer.pk],
+        )
+    finally:
+        other.close()
+    fields = [f.attname for f in Customer._meta.concrete_fields]
+    fresh = Customer.objects.get(pk=customer.pk)
+    assert [getattr(loaded, f) for f in fields] == [getattr(fresh, f) for f in fields]
+    with transaction.atomic():
+        assert fast_sql.cursor().execute(queries.customer_lock_statement(), [0]).fetchone() is None
+        assert locks.customer_for_no_key_update(0) is None
