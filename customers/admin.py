@@ -209,7 +209,7 @@ class CustomerAdmin(admin.ModelAdmin):
         pair = {c.pk: c for c in Customer.objects.filter(pk__in=[a, b])}
         if len(pair) != 2:
             raise Http404
-        survivor, absorbed = sorted(pair.values(), key=services.profiles._survivor_order)
+        survivor, absorbed = sorted(pair.values(), key=services.profiles.survivor_order)
         if request.method == "POST":
             if request.POST.get("survivor") == str(absorbed.pk):
                 survivor, absorbed = absorbed, survivor

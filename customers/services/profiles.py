@@ -147,7 +147,8 @@ def identifier_owners(identifiers: Sequence[Identifier]) -> dict[tuple[str, str]
     return queries.live_owners(identifiers)
 
 
-def _survivor_order(customer: Customer):
+def survivor_order(customer: Customer):
+    """Sort key of a merge: the known profile, then the older one, survives."""
     return (customer.is_anonymous, customer.created_at, customer.pk)
 
 
@@ -227,7 +228,7 @@ def _merge_same_person(idents, owners, involved, customer, acting_user):
         if ident.deterministic:
             same_person |= owners.get((ident.kind, ident.value), set())
     main = None
-    for other_id in sorted(same_person, key=lambda pk: _survivor_order(involved[pk])):
+    for other_id in sorted(same_person, key=lambda pk: survivor_order(involved[pk])):
         other = involved[other_id]
         if main is None:
             main = other
@@ -349,7 +350,7 @@ def _fill_profile(customer: Customer, profile: dict, *, overwrite: bool) -> None
 
 def _merge_or_review(a, b, *, cause, ident, acting_user=None, prefer=None) -> Customer:
     """Merge b and a (the survivor by the rules) unless a guard rail refuses; then queue it."""
-    survivor, absorbed = sorted((a, b), key=_survivor_order)
+    survivor, absorbed = sorted((a, b), key=survivor_order)
     if prefer is not None and prefer.pk in (a.pk, b.pk) and survivor.is_anonymous:
         survivor, absorbed = (a, b) if prefer.pk == a.pk else (b, a)
     try:
@@ -463,7 +464,7 @@ def approve_review(*, review: MergeReview, acting_user=None) -> Merge:
     review = locks.review_for_update(review.pk)
     if review.status != ReviewStatus.PENDING:
         raise MergeRefused(_("This review was already decided."))
-    survivor, absorbed = sorted((review.customer_a, review.customer_b), key=_survivor_order)
+    survivor, absorbed = sorted((review.customer_a, review.customer_b), key=survivor_order)
     merge = merge_customers(
         survivor=survivor,
         absorbed=absorbed,
@@ -778,7 +779,7 @@ def link_verified_identifier(
         ).values_list("customer_id", flat=True)
     )
     proven_otherwise = claimed_ids(owners - proven_by)
-    for other in sorted((profiles[pk] for pk in owners), key=_survivor_order):
+    for other in sorted((profiles[pk] for pk in owners), key=survivor_order):
         if other.user_id is not None and other.user_id != main.user_id:
             _queue_review(main, other, ident, _("Another account holds this identifier."))
             continue
