@@ -49,3 +49,15 @@ def test_raw_sql_lives_only_in_queries_modules():
         if RAW_SQL.search(line)
     ]
     assert not found, found
+
+
+def test_no_module_imports_another_modules_private_names():
+    private = [
+        f"{path.relative_to(ROOT)}:{node.lineno} from {node.module} import {alias.name}"
+        for path in _sources()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in APPS
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert not private, private
