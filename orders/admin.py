@@ -1,8 +1,11 @@
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -11,11 +14,13 @@ from inventory.admin import ScopedLocationFilter
 from inventory.selectors import locations_for_user
 from omni.admin_mixins import DomainErrorsAsMessagesMixin, ReadOnlyAdminMixin, run_on_each
 from orders import rules, services
-from orders.forms import normalise_number
+from orders.exports import coupon_batch_csv
+from orders.forms import CouponBatchForm, PromotionForm, normalise_number
 from orders.models import (
     Cart,
     CartLine,
     Coupon,
+    CouponBatch,
     CouponRedemption,
     LineState,
     Order,
@@ -48,14 +53,20 @@ class CartAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 class CouponInline(admin.TabularInline):
+    """Hand-made codes; batches and personal codes are listed on their own pages."""
+
     model = Coupon
     extra = 1
     fields = ["code", "single_use", "used"]
     readonly_fields = ["used"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(batch__isnull=True, customer__isnull=True)
+
 
 @admin.register(Promotion)
 class PromotionAdmin(admin.ModelAdmin):
+    form = PromotionForm
     list_display = [
         "name",
         "kind",
@@ -85,6 +96,67 @@ class CouponRedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["channel"]
     list_select_related = ["coupon", "customer"]
     search_fields = ["coupon__code", "reference"]
+
+
+@admin.register(CouponBatch)
+class CouponBatchAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
+    """Batches of single-use codes: created from a promotion (quantity, prefix), then read-only
+    with a CSV download of their codes."""
+
+    form = CouponBatchForm
+    list_display = ["__str__", "promotion", "quantity", "created_by", "created_at", "download"]
+    list_select_related = ["promotion", "created_by"]
+    list_filter = ["promotion"]
+    search_fields = ["prefix", "promotion__name"]
+    shown = ["promotion", "prefix", "quantity", "created_by", "created_at", "download"]
+
+    def get_fields(self, request, obj=None):
+        return self.shown if obj else ["promotion", "quantity", "prefix"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.shown if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        batch = services.issue_coupon_batch(
+            promotion=form.cleaned_data["promotion"],
+            quantity=form.cleaned_data["quantity"],
+            prefix=form.cleaned_data["prefix"],
+            acting_user=request.user,
+        )
+        obj.pk, obj.created_at, obj.created_by = batch.pk, batch.created_at, batch.created_by
+
+    def response_add(self, request, obj, post_url_continue=None):
+        messages.success(
+            request,
+            ngettext("%(n)s code issued.", "%(n)s codes issued.", obj.quantity)
+            % {"n": obj.quantity},
+        )
+        return HttpResponseRedirect(reverse("admin:orders_couponbatch_change", args=[obj.pk]))
+
+    @admin.display(description=_("codes"))
+    def download(self, obj):
+        url = reverse("admin:orders_couponbatch_csv", args=[obj.pk])
+        return format_html('<a href="{}" download>{}</a>', url, _("Download CSV"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.csv_view)
+        return [
+            path("<int:batch_id>/codes.csv", view, name="orders_couponbatch_csv"),
+            *super().get_urls(),
+        ]
+
+    def csv_view(self, request, batch_id: int):
+        batch = CouponBatch.objects.select_related("promotion").filter(pk=batch_id).first()
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        if batch is None:
+            raise Http404(_("No such coupon batch."))
+        response = StreamingHttpResponse(coupon_batch_csv(batch), content_type="text/csv")
+        name = f"coupons-{batch.prefix or batch.pk}-{batch.pk}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 # --- Orders: the change page and its buttons (the staff pages are in orders.staff) ---------

@@ -25,9 +25,10 @@ class OrdersConfig(AppConfig):
 
 def _move_to_survivor(sender, survivor, absorbed, **kwargs):
     from orders.models import Order
-    from orders.services import move_carts_on_merge
+    from orders.services import move_carts_on_merge, move_coupons_on_merge
 
     move_carts_on_merge(survivor=survivor, absorbed=absorbed)
+    move_coupons_on_merge(survivor=survivor, absorbed=absorbed)
     Order.objects.filter(customer=absorbed).update(customer=survivor)
 
 

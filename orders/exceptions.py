@@ -69,3 +69,13 @@ class CartNotYours(DomainError):
     default_message = _(
         "This cart belongs to another customer: drop the X-Cart-Token to use your own cart."
     )
+
+
+class InvalidPromotion(OrderError):
+    code = "invalid_promotion"
+    default_message = _("The promotion is not valid.")
+
+
+class InvalidCouponBatch(OrderError):
+    code = "invalid_coupon_batch"
+    default_message = _("These codes cannot be issued.")

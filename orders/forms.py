@@ -11,7 +11,15 @@ from django.utils.translation import gettext_lazy as _
 
 from inventory.models import Variant
 from inventory.selectors import catalog_variants
-from orders.models import ReturnCondition
+from orders.models import (
+    BATCH_MAX_QUANTITY,
+    BATCH_PREFIX_MAX_LENGTH,
+    SALES_CHANNEL_CHOICES,
+    CouponBatch,
+    Promotion,
+    ReturnCondition,
+    prefix_validator,
+)
 from orders.services import MAX_LINE_QUANTITY
 
 TOUCH = {"autocomplete": "off", "class": "touch-input"}
@@ -202,3 +210,57 @@ class CounterFinishForm(forms.Form):
     def __init__(self, *args, stores, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["location"].queryset = stores
+
+
+# --- Promotions (marketers) ---------------------------------------------------------------------
+
+
+class PromotionForm(forms.ModelForm):
+    """The promotion, its channels ticked among the real sales channels (none: every channel)."""
+
+    channels = forms.MultipleChoiceField(
+        label=_("Valid channels"),
+        choices=SALES_CHANNEL_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("None ticked: every channel."),
+    )
+
+    class Meta:
+        model = Promotion
+        fields = [
+            "name",
+            "kind",
+            "value",
+            "min_basket",
+            "categories",
+            "products",
+            "channels",
+            "starts_at",
+            "ends_at",
+            "max_uses",
+            "max_uses_per_customer",
+            "active",
+        ]
+
+
+class CouponBatchForm(forms.ModelForm):
+    """Ask for a batch of single-use codes; ``orders.services.issue_coupon_batch`` draws them."""
+
+    prefix = forms.CharField(
+        label=_("Prefix"),
+        max_length=BATCH_PREFIX_MAX_LENGTH,
+        required=False,
+        validators=[prefix_validator],
+        help_text=_("Optional, letters and digits only, e.g. SPRING26."),
+    )
+    quantity = forms.IntegerField(
+        label=_("Number of codes"), min_value=1, max_value=BATCH_MAX_QUANTITY, initial=100
+    )
+
+    class Meta:
+        model = CouponBatch
+        fields = ["promotion", "quantity", "prefix"]
+
+    def clean_prefix(self):
+        return self.cleaned_data["prefix"].strip().upper()

@@ -44,3 +44,9 @@ def coupon_for_update(code: str) -> Coupon | None:
     if coupon is not None:
         coupon.promotion = Promotion.objects.select_for_update().get(pk=coupon.promotion_id)
     return coupon
+
+
+def promotion_for_key_update(pk: int) -> Promotion:
+    """The promotion row, held against other issuers of its codes (FOR NO KEY UPDATE: coupons
+    may still be inserted under it)."""
+    return Promotion.objects.select_for_update(no_key=True).get(pk=pk)

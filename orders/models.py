@@ -7,6 +7,8 @@ see ``orders/pricing.py`` for how discounts and VAT are rounded.
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -107,6 +109,18 @@ class CartLine(models.Model):
         return f"{self.quantity} × {self.variant_id}"
 
 
+# The channels an order can be sold in (and so a promotion can be limited to).
+SALES_CHANNELS = (
+    Channel.WEB,
+    Channel.APP,
+    Channel.STORE,
+    Channel.MARKETPLACE,
+    Channel.SOCIAL,
+    Channel.CALL_CENTRE,
+)
+SALES_CHANNEL_CHOICES = [(channel.value, channel.label) for channel in SALES_CHANNELS]
+
+
 class PromotionKind(models.TextChoices):
     PERCENTAGE = "percentage", _("Percentage off")
     FIXED_AMOUNT = "fixed_amount", _("Fixed amount off")
@@ -134,8 +148,12 @@ class Promotion(models.Model):
     products = models.ManyToManyField(
         "inventory.Product", verbose_name=_("eligible products"), blank=True, related_name="+"
     )
-    channels = models.JSONField(
-        _("valid channels"), default=list, blank=True, help_text=_("Empty: every channel.")
+    channels = ArrayField(
+        models.CharField(max_length=20, choices=SALES_CHANNEL_CHOICES),
+        verbose_name=_("valid channels"),
+        default=list,
+        blank=True,
+        help_text=_("Empty: every channel."),
     )
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
@@ -163,10 +181,72 @@ class Promotion(models.Model):
                 condition=Q(max_uses__isnull=True) | Q(times_used__lte=models.F("max_uses")),
                 name="orders_promotion_uses_within_limit",
             ),
+            models.CheckConstraint(
+                condition=Q(
+                    channels__contained_by=[value for value, _label in SALES_CHANNEL_CHOICES]
+                ),
+                name="orders_promotion_known_channels",
+            ),
         ]
 
     def __str__(self):
         return self.name
+
+
+# Coupon batches: the prefix and the size a marketer may ask for.
+BATCH_PREFIX_MAX_LENGTH = 12
+BATCH_MAX_QUANTITY = 100_000
+prefix_validator = RegexValidator(
+    r"^[A-Za-z0-9]*\Z", _("Use letters A–Z and digits only."), code="invalid_prefix"
+)
+
+
+class CouponBatch(models.Model):
+    """Codes issued together for one promotion (a printed flyer, a partner, a campaign)."""
+
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), related_name="batches", on_delete=models.PROTECT
+    )
+    prefix = models.CharField(
+        _("prefix"),
+        max_length=BATCH_PREFIX_MAX_LENGTH,
+        blank=True,
+        validators=[prefix_validator],
+        help_text=_("Letters and digits only, put before every code."),
+    )
+    quantity = models.PositiveIntegerField(
+        _("quantity"), validators=[MinValueValidator(1), MaxValueValidator(BATCH_MAX_QUANTITY)]
+    )
+    campaign_id = models.PositiveBigIntegerField(
+        _("campaign"), null=True, blank=True, help_text=_("The campaign that issued it, if any.")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon batch")
+        verbose_name_plural = _("coupon batches")
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1, quantity__lte=BATCH_MAX_QUANTITY),
+                name="orders_couponbatch_quantity_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(prefix__regex=r"^[A-Z0-9]*$"),
+                name="orders_couponbatch_prefix_upper_alnum",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.prefix or '—'} × {self.quantity}"
 
 
 class Coupon(models.Model):
@@ -176,6 +256,23 @@ class Coupon(models.Model):
     code = models.CharField(_("code"), max_length=40, unique=True, help_text=_("Upper case."))
     single_use = models.BooleanField(_("single use"), default=False)
     used = models.BooleanField(_("used"), default=False)
+    # A personal code: only this customer may redeem it (issued to a campaign's recipient).
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("only for customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    batch = models.ForeignKey(
+        CouponBatch,
+        verbose_name=_("batch"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -1,10 +1,14 @@
 """What the shopper hears about a pickup order: ready (with the code and the store's hours), the
 reminder the day before it expires, and the expiry. Sent through ``omni.messaging`` after commit,
 by e-mail and SMS to the customer's known addresses (a transactional message: no marketing
-consent needed)."""
+consent needed).
+
+Each message is written in the shopper's language (``Customer.preferred_language``, else
+``settings.LANGUAGE_CODE``), never in the language of the staff member whose click sent it."""
 
 import zoneinfo
 
+from django.conf import settings
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -64,6 +68,12 @@ def _send(order: Order, subject: str, body: str) -> int:
     return len(addresses)
 
 
+def shopper_language(customer) -> str:
+    """The language to write to this customer in: theirs if the site speaks it."""
+    language = getattr(customer, "preferred_language", "") or ""
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
 def _local(order: Order, moment) -> str:
     local = moment.astimezone(zoneinfo.ZoneInfo(order.location.timezone))
     return formats.date_format(local, "DATETIME_FORMAT")
@@ -71,6 +81,12 @@ def _local(order: Order, moment) -> str:
 
 def ready_for_pickup(order_id: int, code: str) -> int:
     order = Order.objects.select_related("location", "customer").get(pk=order_id)
+    with translation.override(shopper_language(order.customer)):
+        subject, body = _ready_text(order, code)
+    return _send(order, subject, body)
+
+
+def _ready_text(order: Order, code: str) -> tuple[str, str]:
     store = order.location
     subject = _("Your order %(number)s is ready at %(store)s") % {
         "number": order.number,
@@ -89,27 +105,30 @@ def ready_for_pickup(order_id: int, code: str) -> int:
         "hours": opening_hours_text(store.opening_hours),
         "until": _local(order, order.hold_until),
     }
-    return _send(order, subject, body)
+    return subject, body
 
 
 def reminder(order_id: int) -> int:
     order = Order.objects.select_related("location", "customer").get(pk=order_id)
-    subject = _("Last day to collect order %(number)s") % {"number": order.number}
-    body = _(
-        "Your order %(number)s waits for you at %(store)s until %(until)s. Bring your pickup code."
-    ) % {
-        "number": order.number,
-        "store": order.location.name,
-        "until": _local(order, order.hold_until),
-    }
+    with translation.override(shopper_language(order.customer)):
+        subject = _("Last day to collect order %(number)s") % {"number": order.number}
+        body = _(
+            "Your order %(number)s waits for you at %(store)s until %(until)s. "
+            "Bring your pickup code."
+        ) % {
+            "number": order.number,
+            "store": order.location.name,
+            "until": _local(order, order.hold_until),
+        }
     return _send(order, subject, body)
 
 
 def expired(order_id: int) -> int:
     order = Order.objects.select_related("location", "customer").get(pk=order_id)
-    subject = _("Order %(number)s was not collected") % {"number": order.number}
-    body = _(
-        "Your order %(number)s was not collected at %(store)s in time and has been cancelled. "
-        "If you paid online, the money is on its way back to you."
-    ) % {"number": order.number, "store": order.location.name}
+    with translation.override(shopper_language(order.customer)):
+        subject = _("Order %(number)s was not collected") % {"number": order.number}
+        body = _(
+            "Your order %(number)s was not collected at %(store)s in time and has been "
+            "cancelled. If you paid online, the money is on its way back to you."
+        ) % {"number": order.number, "store": order.location.name}
     return _send(order, subject, body)

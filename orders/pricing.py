@@ -98,6 +98,11 @@ def _evaluate(coupon: Coupon, *, lines, channel, customer, now=None) -> Discount
         raise CouponInvalid(
             _("This coupon is not valid in this channel."), fields={"code": [_("Wrong channel.")]}
         )
+    if coupon.customer_id is not None and getattr(customer, "pk", None) != coupon.customer_id:
+        raise CouponInvalid(
+            _("This code is personal: sign in as the customer it was sent to."),
+            fields={"code": [_("Personal code of another customer.")]},
+        )
     if coupon.single_use and coupon.used:
         raise CouponUsedUp(_("This coupon was already used."), fields={"code": [_("Used.")]})
     if promotion.max_uses is not None and promotion.times_used >= promotion.max_uses:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders.api import views
+from orders.api import promotions, views
 
 urlpatterns = [
     # Storefront
@@ -28,4 +28,6 @@ urlpatterns = [
     path("orders/<str:number>/", views.OrderDetailView.as_view(), name="order-detail"),
     path("orders/<str:number>/ready/", views.OrderReadyView.as_view(), name="order-ready"),
     path("orders/<str:number>/collect/", views.OrderCollectView.as_view(), name="order-collect"),
+    path("promotions/", promotions.PromotionListView.as_view(), name="promotion-list"),
+    path("promotions/<int:pk>/", promotions.PromotionDetailView.as_view(), name="promotion-detail"),
 ]

@@ -29,6 +29,12 @@ from orders.services.fulfilment import (
     short_pick,
     take_over_transfer,
 )
+from orders.services.promotions import (
+    issue_coupon_batch,
+    issue_personal_codes,
+    move_coupons_on_merge,
+    save_promotion,
+)
 from orders.services.returns import create_return, receive_return
 
 __all__ = [
@@ -42,10 +48,13 @@ __all__ = [
     "create_return",
     "expire_uncollected",
     "import_external_order",
+    "issue_coupon_batch",
+    "issue_personal_codes",
     "mark_ready",
     "mark_shipped",
     "merge_carts",
     "move_carts_on_merge",
+    "move_coupons_on_merge",
     "open_cart",
     "place_order",
     "prefetch_placed",
@@ -53,6 +62,7 @@ __all__ = [
     "remind_uncollected",
     "retake_received_transfers",
     "route_shipment",
+    "save_promotion",
     "set_line_quantity",
     "settle_refund",
     "short_pick",

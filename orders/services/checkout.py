@@ -51,6 +51,7 @@ from orders.exceptions import (
     NotEnoughToSell,
 )
 from orders.models import (
+    SALES_CHANNELS,
     Cart,
     CartStatus,
     Fulfilment,
@@ -65,14 +66,7 @@ from orders.models import (
 from orders.payments import provider
 from orders.signals import order_placed
 
-ORDER_CHANNELS = (
-    Channel.WEB,
-    Channel.APP,
-    Channel.STORE,
-    Channel.MARKETPLACE,
-    Channel.SOCIAL,
-    Channel.CALL_CENTRE,
-)
+ORDER_CHANNELS = SALES_CHANNELS
 ALLOCATION_ATTEMPTS = 3
 ADDRESS_FIELDS = ("name", "line1", "line2", "postal_code", "city", "country", "phone")
 _FULFILMENTS = frozenset(Fulfilment.values)

@@ -138,7 +138,7 @@ def test_backoffice_admin_creates_a_promotion_with_codes_in_the_admin(client):
             "kind": "percentage",
             "value": "20",
             "min_basket": "0",
-            "channels": "[]",
+            "channels": ["web", "store"],
             "active": "on",
             "coupons-TOTAL_FORMS": "1",
             "coupons-INITIAL_FORMS": "0",
@@ -150,6 +150,7 @@ def test_backoffice_admin_creates_a_promotion_with_codes_in_the_admin(client):
     )
     assert response.status_code == 302, response.content[:2000]
     assert Coupon.objects.get().code == "BF2026"
+    assert Promotion.objects.get().channels == ["web", "store"]
 
     client.force_login(UserFactory(role=roles.STORE_STAFF))
     assert client.get("/admin/orders/promotion/add/").status_code == 403

@@ -68,6 +68,8 @@ def test_reminder_and_expiry_messages_name_the_order_store_and_deadline(shop, ou
     shopper = customer_services.identify(
         identifiers=[("email", "m@example.com"), ("phone", "+34611222333")], source="web"
     )
+    shopper.preferred_language = "en"  # messages follow the shopper's language
+    shopper.save(update_fields=["preferred_language"])
     cart = services.open_cart(customer=shopper, channel="web")
     services.add_to_cart(cart=cart, variant=shop.shirt, quantity=1, channel="web")
     order = services.place_order(cart=cart, fulfilment="pickup", location=shop.madrid)

@@ -1,0 +1,188 @@
+"""Promotions and their codes: saving a promotion, issuing a batch of single-use codes, and the
+personal codes a campaign gives its recipients.
+
+Codes are drawn with ``secrets`` from an alphabet without look-alikes (no 0/O, 1/I/L): 12
+characters of 31 symbols, about 59 bits, so guessing one among 100,000 issued takes ~10^13
+tries. Codes are inserted set-based (``INSERT … ON CONFLICT DO NOTHING`` in chunks); the rare
+collision with an existing code is simply drawn again, so concurrent batches stay unique.
+"""
+
+import secrets
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from customers.models import Customer, CustomerStatus
+from orders import locks
+from orders.exceptions import InvalidCouponBatch, InvalidPromotion
+from orders.models import (
+    BATCH_MAX_QUANTITY,
+    BATCH_PREFIX_MAX_LENGTH,
+    Coupon,
+    CouponBatch,
+    Promotion,
+)
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 12
+INSERT_CHUNK = 5_000
+DRAW_ROUNDS = 5  # each round only redraws the collisions: 5 rounds never run out in practice
+MAX_PERSONAL_CODES = 100_000
+
+
+def new_code(prefix: str = "") -> str:
+    body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{prefix}-{body}" if prefix else body
+
+
+@transaction.atomic
+def save_promotion(
+    *, promotion: Promotion, categories=None, products=None, acting_user=None
+) -> Promotion:
+    """Check every field (a form error per field) and save, with its eligible categories and
+    products when given."""
+    try:
+        promotion.full_clean()
+    except ValidationError as exc:
+        raise InvalidPromotion(fields=exc.message_dict) from None
+    promotion.save()
+    if categories is not None:
+        promotion.categories.set(categories)
+    if products is not None:
+        promotion.products.set(products)
+    return promotion
+
+
+def clean_prefix(prefix) -> str:
+    """The prefix in upper case, or InvalidCouponBatch naming the field."""
+    if not isinstance(prefix, str):
+        raise InvalidCouponBatch(fields={"prefix": [_("Use letters A–Z and digits only.")]})
+    prefix = prefix.strip().upper()
+    if len(prefix) > BATCH_PREFIX_MAX_LENGTH or not (
+        (prefix.isascii() and prefix.isalnum()) or not prefix
+    ):
+        raise InvalidCouponBatch(
+            fields={
+                "prefix": [
+                    _("Use at most %(n)s letters A–Z and digits.") % {"n": BATCH_PREFIX_MAX_LENGTH}
+                ]
+            }
+        )
+    return prefix
+
+
+def clean_quantity(quantity) -> int:
+    if (
+        isinstance(quantity, bool)
+        or not isinstance(quantity, int)
+        or not (1 <= quantity <= BATCH_MAX_QUANTITY)
+    ):
+        raise InvalidCouponBatch(
+            fields={
+                "quantity": [_("Ask for 1 to %(max)s codes.") % {"max": f"{BATCH_MAX_QUANTITY:,}"}]
+            }
+        )
+    return quantity
+
+
+def _insert_until(make, wanted: int, count_issued) -> None:
+    """Insert ``make()`` rows until ``count_issued()`` reaches ``wanted``: collisions with
+    existing codes are skipped by the database and drawn again."""
+    missing = wanted - count_issued()
+    for _round in range(DRAW_ROUNDS):
+        if missing <= 0:
+            return
+        Coupon.objects.bulk_create(
+            [make() for _ in range(missing)], batch_size=INSERT_CHUNK, ignore_conflicts=True
+        )
+        missing = wanted - count_issued()
+    if missing > 0:
+        raise InvalidCouponBatch(_("Could not draw enough unique codes; try again."))
+
+
+@transaction.atomic
+def issue_coupon_batch(
+    *, promotion: Promotion, quantity: int, prefix: str = "", acting_user=None, campaign_id=None
+) -> CouponBatch:
+    """``quantity`` new single-use codes for ``promotion``, ``PREFIX-XXXXXXXXXXXX``."""
+    prefix = clean_prefix(prefix)
+    quantity = clean_quantity(quantity)
+    batch = CouponBatch.objects.create(
+        promotion=promotion,
+        prefix=prefix,
+        quantity=quantity,
+        campaign_id=campaign_id,
+        created_by=acting_user if acting_user and acting_user.is_authenticated else None,
+    )
+
+    def make() -> Coupon:
+        return Coupon(promotion=promotion, batch=batch, single_use=True, code=new_code(prefix))
+
+    _insert_until(make, quantity, lambda: Coupon.objects.filter(batch=batch).count())
+    return batch
+
+
+def _clean_customer_ids(customer_ids: Iterable[int]) -> list[int]:
+    ids = list(customer_ids)
+    if len(ids) > MAX_PERSONAL_CODES or any(
+        isinstance(pk, bool) or not isinstance(pk, int) for pk in ids
+    ):
+        raise InvalidCouponBatch(
+            fields={
+                "customer_ids": [_("Up to %(max)s customer ids.") % {"max": MAX_PERSONAL_CODES}]
+            }
+        )
+    return sorted(set(ids))
+
+
+def _unused_personal_codes(promotion: Promotion, customer_ids) -> dict[int, str]:
+    rows = (
+        Coupon.objects.filter(
+            promotion=promotion, customer_id__in=customer_ids, single_use=True, used=False
+        )
+        .order_by("customer_id", "-pk")
+        .values_list("customer_id", "code")
+    )
+    return dict(rows)  # the oldest unused code of each customer wins
+
+
+@transaction.atomic
+def issue_personal_codes(
+    *, promotion: Promotion, customer_ids: Iterable[int], acting_user=None
+) -> dict[int, str]:
+    """A single-use code per customer that only they may redeem: ``{customer_id: code}``.
+
+    Safe to call again (a retried send): a customer who still holds an unused code of this
+    promotion gets that one back. Customers that are no longer live (merged, erased, unknown)
+    get none and are left out of the answer."""
+    ids = _clean_customer_ids(customer_ids)
+    live = list(
+        Customer.objects.filter(pk__in=ids, status=CustomerStatus.LIVE).values_list("pk", flat=True)
+    )
+    if not live:
+        return {}
+    locks.promotion_for_key_update(promotion.pk)  # one issuer of personal codes at a time
+    codes = _unused_personal_codes(promotion, live)
+    pending = iter([pk for pk in live if pk not in codes])
+
+    def make() -> Coupon:
+        customer_id = next(pending)
+        return Coupon(
+            promotion=promotion, customer_id=customer_id, single_use=True, code=new_code()
+        )
+
+    def count_issued() -> int:
+        nonlocal pending
+        codes.update(_unused_personal_codes(promotion, live))
+        pending = iter([pk for pk in live if pk not in codes])
+        return len(codes)
+
+    _insert_until(make, len(live), count_issued)
+    return codes
+
+
+def move_coupons_on_merge(*, survivor, absorbed) -> None:
+    """customers_merged receiver: personal codes follow the person."""
+    Coupon.objects.filter(customer=absorbed).update(customer=survivor)
