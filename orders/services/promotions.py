@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, CustomerStatus
@@ -28,7 +28,8 @@ from orders.models import (
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 12
 INSERT_CHUNK = 5_000
-DRAW_ROUNDS = 5  # each round only redraws the collisions: 5 rounds never run out in practice
+DRAW_ROUNDS = 8  # each round only redraws the collisions: 8 rounds never run out in practice
+DEADLOCK_DETECTED = "40P01"
 MAX_PERSONAL_CODES = 100_000
 
 
@@ -87,6 +88,19 @@ def clean_quantity(quantity) -> int:
     return quantity
 
 
+def _insert(rows: list[Coupon]) -> None:
+    """Insert the rows, skipping codes that exist. Sorted, so two issuers' first rounds meet in
+    one order; should they still wait on each other's new codes in a circle (a deadlock, only
+    ever on a collision), this round is rolled back to its savepoint and drawn again."""
+    rows.sort(key=lambda row: row.code)
+    try:
+        with transaction.atomic():
+            Coupon.objects.bulk_create(rows, batch_size=INSERT_CHUNK, ignore_conflicts=True)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED:
+            raise
+
+
 def _insert_until(make, wanted: int, count_issued) -> None:
     """Insert ``make()`` rows until ``count_issued()`` reaches ``wanted``: collisions with
     existing codes are skipped by the database and drawn again."""
@@ -94,9 +108,7 @@ def _insert_until(make, wanted: int, count_issued) -> None:
     for _round in range(DRAW_ROUNDS):
         if missing <= 0:
             return
-        Coupon.objects.bulk_create(
-            [make() for _ in range(missing)], batch_size=INSERT_CHUNK, ignore_conflicts=True
-        )
+        _insert([make() for _ in range(missing)])
         missing = wanted - count_issued()
     if missing > 0:
         raise InvalidCouponBatch(_("Could not draw enough unique codes; try again."))
