@@ -80,8 +80,23 @@ class PromotionAdmin(admin.ModelAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["name", "coupons__code"]
     filter_horizontal = ["categories", "products"]
-    readonly_fields = ["times_used"]
+    readonly_fields = ["times_used", "coupon_batches"]
     inlines = [CouponInline]
+
+    @admin.display(description=_("coupon batches"))
+    def coupon_batches(self, obj):
+        if obj is None or obj.pk is None:
+            return _("Save the promotion first.")
+        count = obj.batches.count()
+        listed = reverse("admin:orders_couponbatch_changelist") + f"?promotion__id__exact={obj.pk}"
+        add = reverse("admin:orders_couponbatch_add") + f"?promotion={obj.pk}"
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            listed,
+            ngettext("%(n)s batch", "%(n)s batches", count) % {"n": count},
+            add,
+            _("Issue a batch of codes"),
+        )
 
     def save_formset(self, request, form, formset, change):
         for coupon_form in formset.forms:
@@ -115,6 +130,10 @@ class CouponBatchAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.shown if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        # An issued batch is read-only (its page shows it with the download link).
+        return obj is None and super().has_change_permission(request)
 
     def save_model(self, request, obj, form, change):
         if change:
