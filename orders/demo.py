@@ -59,6 +59,10 @@ PROMOTIONS = [
      [("VERANO25", False)]),
 ]  # fmt: skip
 
+# A printed flyer: a batch of single-use codes of this promotion (seeded once).
+FLYER_PROMOTION = "Cheque regalo 5 €"
+FLYER_CODES = 200
+
 # street, postal code, city, latitude, longitude
 ADDRESSES = [
     ("Calle de Alcalá 120, 3º B", "28009", "Madrid", "40.4230", "-3.6760"),
@@ -222,6 +226,8 @@ def _seed_promotions() -> int:
             Coupon.objects.get_or_create(
                 code=code, defaults={"promotion": promotion, "single_use": single_use}
             )
+        if name == FLYER_PROMOTION and not promotion.batches.exists():
+            services.issue_coupon_batch(promotion=promotion, quantity=FLYER_CODES, prefix="FLYER")
     return len(PROMOTIONS)
 
 

@@ -15,6 +15,7 @@ from inventory.models import Reservation, StockMovement, Transfer, TransferStatu
 from omni.models import User
 from orders.models import (
     Coupon,
+    CouponBatch,
     CouponRedemption,
     Fulfilment,
     Order,
@@ -44,6 +45,7 @@ MODELS = (
     ReturnLine,
     Promotion,
     Coupon,
+    CouponBatch,
     CouponRedemption,
     Transfer,
     StockMovement,
@@ -103,6 +105,8 @@ def test_seed_demo_orders_in_every_state_once(outbox, django_capture_on_commit_c
     assert Coupon.objects.get(code="REGALO5-7K2M").used
     assert Coupon.objects.filter(single_use=True, used=False).exists()
     assert Promotion.objects.filter(ends_at__lt=now).exists()
+    flyer = CouponBatch.objects.get()  # a printed flyer's batch of codes
+    assert flyer.coupons.filter(code__startswith="FLYER-", single_use=True).count() == 200
     assert not Order.objects.filter(coupon__code="VERANO25").exists()
     free = Order.objects.filter(coupon__code="ENVIOGRATIS")
     assert free.filter(subtotal__lt=Decimal(settings.FREE_SHIPPING_FROM), shipping_total=0)
