@@ -31,10 +31,19 @@ INSERT_CHUNK = 5_000
 DRAW_ROUNDS = 8  # each round only redraws the collisions: 8 rounds never run out in practice
 DEADLOCK_DETECTED = "40P01"
 MAX_PERSONAL_CODES = 100_000
+PERSONAL_CHUNK = 5_000  # ids per statement (PostgreSQL takes at most 65,535 parameters)
 
 
 def new_code(prefix: str = "") -> str:
-    body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """One random code: a uniform draw below 31^12 written in the alphabet (one call to the OS
+    generator per code, ~4× faster than drawing each character)."""
+    base = len(CODE_ALPHABET)
+    number = secrets.randbelow(base**CODE_LENGTH)
+    chars = []
+    for _position in range(CODE_LENGTH):
+        number, digit = divmod(number, base)
+        chars.append(CODE_ALPHABET[digit])
+    body = "".join(chars)
     return f"{prefix}-{body}" if prefix else body
 
 
@@ -130,7 +139,9 @@ def issue_coupon_batch(
     )
 
     def make() -> Coupon:
-        return Coupon(promotion=promotion, batch=batch, single_use=True, code=new_code(prefix))
+        return Coupon(
+            promotion_id=promotion.pk, batch_id=batch.pk, single_use=True, code=new_code(prefix)
+        )
 
     _insert_until(make, quantity, lambda: Coupon.objects.filter(batch=batch).count())
     return batch
@@ -168,21 +179,30 @@ def issue_personal_codes(
 
     Safe to call again (a retried send): a customer who still holds an unused code of this
     promotion gets that one back. Customers that are no longer live (merged, erased, unknown)
-    get none and are left out of the answer."""
+    get none and are left out of the answer. Up to 100,000 ids, handled 5,000 at a time."""
     ids = _clean_customer_ids(customer_ids)
+    locks.promotion_for_key_update(promotion.pk)  # one issuer of personal codes at a time
+    codes: dict[int, str] = {}
+    for start in range(0, len(ids), PERSONAL_CHUNK):
+        codes.update(_personal_codes_for(promotion, ids[start : start + PERSONAL_CHUNK]))
+    return codes
+
+
+def _personal_codes_for(promotion: Promotion, ids: list[int]) -> dict[int, str]:
     live = list(
         Customer.objects.filter(pk__in=ids, status=CustomerStatus.LIVE).values_list("pk", flat=True)
     )
     if not live:
         return {}
-    locks.promotion_for_key_update(promotion.pk)  # one issuer of personal codes at a time
     codes = _unused_personal_codes(promotion, live)
     pending = iter([pk for pk in live if pk not in codes])
 
     def make() -> Coupon:
-        customer_id = next(pending)
         return Coupon(
-            promotion=promotion, customer_id=customer_id, single_use=True, code=new_code()
+            promotion_id=promotion.pk,
+            customer_id=next(pending),
+            single_use=True,
+            code=new_code(),
         )
 
     def count_issued() -> int:

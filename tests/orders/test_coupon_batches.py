@@ -118,6 +118,19 @@ def test_personal_codes_one_per_customer_again_on_a_retry(promotion):
     assert Coupon.objects.count() == 2
 
 
+def test_many_customers_are_handled_a_chunk_at_a_time(promotion, monkeypatch):
+    monkeypatch.setattr(promotions, "PERSONAL_CHUNK", 2)
+    ids = [_shopper(f"c{i}@example.com").pk for i in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        codes = services.issue_personal_codes(
+            promotion=promotion, customer_ids=ids, acting_user=None
+        )
+    assert sorted(codes) == sorted(ids) and len(set(codes.values())) == 5
+    live_checks = [q for q in queries if 'FROM "customers_customer"' in q["sql"]]
+    assert len(live_checks) == 3  # 2 + 2 + 1 ids
+    assert Coupon.objects.filter(customer_id__in=ids).count() == 5
+
+
 def test_personal_codes_skip_profiles_that_are_not_live(promotion):
     ana, ben = _shopper("ana@example.com"), _shopper("ben@example.com")
     customer_services.merge_customers(survivor=ana, absorbed=ben, cause="test")
