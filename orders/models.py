@@ -8,6 +8,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -191,6 +192,16 @@ class Promotion(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """The checks of the constraints below, named by field for forms and the API."""
+        errors = {}
+        if self.kind == PromotionKind.PERCENTAGE and self.value is not None and self.value > 100:
+            errors["value"] = _("A percentage is at most 100.")
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = _("The end must come after the start.")
+        if errors:
+            raise ValidationError(errors)
 
 
 # Coupon batches: the prefix and the size a marketer may ask for.

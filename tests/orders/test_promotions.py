@@ -134,12 +134,34 @@ def test_the_api_refuses_bad_channels_with_400_naming_the_field(marketer_api, ch
     assert not Promotion.objects.exists()
 
 
-def test_the_api_checks_the_model_rules_and_permissions(marketer_api):
-    over = {"name": "Too much", "kind": "percentage", "value": "150"}
-    response = marketer_api.post(API, over, format="json")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] in {"invalid_promotion", "invalid"}
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"value": "150"}, "value"),
+        ({"starts_at": "2026-06-02T00:00:00Z", "ends_at": "2026-06-01T00:00:00Z"}, "ends_at"),
+        ({"value": "1e400"}, "value"),
+        ({"max_uses": 2**40}, "max_uses"),
+        ({"kind": "nope"}, "kind"),
+        ({"categories": [2**70]}, "categories"),
+    ],
+)
+def test_the_api_names_the_field_that_breaks_a_rule(marketer_api, fields, field):
+    body = {"name": "Rule", "kind": "percentage", "value": "10", **fields}
+    response = marketer_api.post(API, body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"], response.json()
     assert not Promotion.objects.exists()
+
+
+def test_the_admin_names_the_field_that_breaks_a_rule(client):
+    client.force_login(UserFactory(role=roles.MARKETER))
+    response = client.post(ADD, _admin_post(value="150"))
+    assert response.status_code == 200
+    assert "value" in response.context["adminform"].form.errors
+    assert not Promotion.objects.exists()
+
+
+def test_only_marketers_and_admins_use_the_promotions_api(marketer_api):
 
     clerk = APIClient()
     clerk.force_authenticate(UserFactory(role=roles.STORE_STAFF))
