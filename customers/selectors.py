@@ -28,6 +28,15 @@ def claimed_ids(customer_ids) -> set[int]:
     )
 
 
+def live_ids(customer_ids) -> list[int]:
+    """Those of these ids that are live profiles (not merged away, not erased), in id order."""
+    return list(
+        Customer.objects.filter(pk__in=list(customer_ids), status=CustomerStatus.LIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def is_claimed(customer_id: int) -> bool:
     return bool(claimed_ids([customer_id]))
 

@@ -15,16 +15,34 @@ CHANNEL_CHOICES = [
     ("call_centre", "Call centre"),
 ]
 KNOWN = [value for value, _label in CHANNEL_CHOICES]
+# What people typed into the old JSON box for a known channel: kept, not dropped.
+ALIASES = {
+    "website": "web",
+    "webshop": "web",
+    "online": "web",
+    "ecommerce": "web",
+    "mobile": "app",
+    "shop": "store",
+    "pos": "store",
+    "in_store": "store",
+    "instore": "store",
+    "call_center": "call_centre",
+}
+
+
+def _known(stored) -> list[str]:
+    values = stored if isinstance(stored, list) else [stored]
+    typed = {
+        ALIASES.get(str(value).strip().lower(), str(value).strip().lower()) for value in values
+    }
+    return [value for value in KNOWN if value in typed]
 
 
 def to_array(apps, schema_editor):
     Promotion = apps.get_model("orders", "Promotion")
     changed = []
     for promotion in Promotion.objects.exclude(channels=[]).only("channels", "active"):
-        stored = (
-            promotion.channels if isinstance(promotion.channels, list) else [promotion.channels]
-        )
-        known = [value for value in KNOWN if value in stored]
+        known = _known(promotion.channels)
         promotion.channels_known = known
         if not known:
             promotion.active = False

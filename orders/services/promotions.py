@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.utils.translation import gettext as _
 
-from customers.models import Customer, CustomerStatus
+from customers import selectors as customer_selectors
 from orders import locks
 from orders.exceptions import InvalidCouponBatch, InvalidPromotion
 from orders.models import (
@@ -189,9 +189,7 @@ def issue_personal_codes(
 
 
 def _personal_codes_for(promotion: Promotion, ids: list[int]) -> dict[int, str]:
-    live = list(
-        Customer.objects.filter(pk__in=ids, status=CustomerStatus.LIVE).values_list("pk", flat=True)
-    )
+    live = customer_selectors.live_ids(ids)
     if not live:
         return {}
     codes = _unused_personal_codes(promotion, live)

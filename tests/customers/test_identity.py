@@ -476,3 +476,13 @@ def test_blocked_identifiers_are_ignored(make_customer):
     nobody = services.identify(identifiers=[(IdentityKind.ANONYMOUS, "till-tablet")])
     assert nobody.pk not in (ana.pk, bea.pk)
     assert nobody.is_anonymous and not nobody.identities.exists()
+
+
+def test_live_ids_keeps_only_live_profiles_in_id_order(make_customer):
+    from customers.models import CustomerStatus
+    from customers.selectors import live_ids
+
+    first, merged, erased, last = (make_customer() for _ in range(4))
+    type(merged).objects.filter(pk=merged.pk).update(status=CustomerStatus.MERGED)
+    type(erased).objects.filter(pk=erased.pk).update(status=CustomerStatus.ERASED)
+    assert live_ids([last.pk, erased.pk, merged.pk, first.pk, 10**9]) == [first.pk, last.pk]

@@ -167,3 +167,10 @@ def test_only_marketers_and_admins_use_the_promotions_api(marketer_api):
     clerk.force_authenticate(UserFactory(role=roles.STORE_STAFF))
     assert clerk.post(API, {"name": "x", "kind": "percentage"}, format="json").status_code == 403
     assert APIClient().get(API).status_code in {401, 403}
+
+
+def test_the_channel_migration_keeps_what_was_typed_for_a_known_channel():
+    module = __import__("orders.migrations.0012_coupon_batches", fromlist=["_known"])
+    assert module._known(["website", "POS", "store"]) == ["web", "store"]
+    assert module._known("app") == ["app"]
+    assert module._known(["telepathy", None, 3]) == []  # nothing known: the promotion is paused
