@@ -302,6 +302,8 @@ MESSAGING_BACKENDS = {
     "sms": env("MESSAGING_SMS_BACKEND", default="omni.messaging.ConsoleBackend"),
     "push": env("MESSAGING_PUSH_BACKEND", default="omni.messaging.ConsoleBackend"),
 }
+# An SMS longer than this many segments (153 GSM-7 / 67 UCS-2 characters each) is refused.
+MESSAGING_SMS_MAX_SEGMENTS = env.int("MESSAGING_SMS_MAX_SEGMENTS", default=3)
 
 # Orders. VAT per product tax class (Spain's rates, in percent); prices include VAT.
 VAT_RATES = {"standard": "21", "reduced": "10", "super_reduced": "4", "exempt": "0"}
