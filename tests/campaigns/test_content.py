@@ -347,3 +347,14 @@ def test_html_to_text_keeps_structure_and_drops_scripts():
         '<img alt="Logo" src="l.png"><table><tr><td>a</td><td>b</td></tr></table>'
     )
     assert html_to_text(html) == ("One & two\n\nThree\nfour\n\nhttps://x.example/a mailLogo\n\na b")
+
+
+def test_html_to_text_collapses_source_whitespace_and_reads_entities_and_quotes():
+    html = (
+        "<P>Line\n   one<BR>\n  line two</P><!-- a comment <p>hidden</p> -->"
+        "<a href='https://x.example/?a=1&amp;b=2'>Go\n now</a>"
+        '<a href="/relative">Relative</a> <a name="top">Top</a>'
+    )
+    assert html_to_text(html) == (
+        "Line one\nline two\n\nGo now (https://x.example/?a=1&b=2)Relative Top"
+    )
