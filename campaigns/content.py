@@ -333,6 +333,8 @@ def _branch_line(nodelist, default: int) -> int:
 
 
 def _check_for(node: ForNode, scope: _Scope, line: int) -> None:
+    if scope.in_loop:  # one list to walk; nested loops would only multiply the work
+        raise _error(_("{%% for %%} loops cannot be nested."), "bad_loop", line)
     path = _check_expression(node.sequence, scope, line)
     if path not in LIST_PATHS:
         raise _error(
@@ -436,6 +438,12 @@ def _text(value, limit: int = MAX_TEXT_VALUE) -> str:
     return str.__str__(UNSTORABLE.sub("", text))[:limit]
 
 
+def _web_url(value) -> str:
+    """An http(s) address, or "" (never ``javascript:`` or ``data:`` in a message's links)."""
+    url = _text(value, 2000)
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
 def _price(value) -> str:
     try:
         amount = Decimal(value)
@@ -466,8 +474,8 @@ def build_context(
             {
                 "name": _text(product.get("name")),
                 "price": _price(product.get("price", "0")),
-                "url": _text(product.get("url"), 2000),
-                "image": _text(product.get("image"), 2000),
+                "url": _web_url(product.get("url")),
+                "image": _web_url(product.get("image")),
             }
         )
     return {
@@ -477,7 +485,7 @@ def build_context(
             "language": _text(customer.get("language"), 10),
         },
         "coupon_code": _text(coupon_code, 100),
-        "unsubscribe_url": _text(unsubscribe_url, 2000),
+        "unsubscribe_url": _web_url(unsubscribe_url),
         "products": items,
         "store": {"name": _text(store.get("name")), "address": _text(store.get("address"))},
     }
@@ -516,6 +524,14 @@ def _render(channel: str, part: str, templates: Mapping, context: Mapping) -> st
     return _render_part(compile_template(source), channel, part, context)
 
 
+def _language(code) -> str:
+    """The shopper's language if the project speaks it (``es-ES`` → ``es``), else the default."""
+    try:
+        return translation.get_supported_language_variant(code or "")
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -525,8 +541,7 @@ def render_message(channel: str, templates: Mapping[str, str], context: Mapping)
     :func:`build_context`), in the shopper's language. Raises :class:`ContentError` when a
     template is refused or the message breaks its channel's limits."""
     templates = _check_parts(channel, templates)
-    language = (context.get("customer") or {}).get("language") or settings.LANGUAGE_CODE
-    with translation.override(language):
+    with translation.override(_language((context.get("customer") or {}).get("language"))):
         if channel == "email":
             return _render_email(templates, context)
         if channel == "sms":

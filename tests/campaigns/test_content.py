@@ -4,7 +4,11 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import dateformat, timezone, translation
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from hypothesis import given
+from hypothesis import strategies as st
 
 from campaigns import content
 from campaigns.content import (
@@ -74,6 +78,12 @@ def test_a_loop_variable_is_known_only_inside_its_loop():
     validate_template("{% for item in products %}{{ item.name }}{% endfor %}", "sms")
     assert refused("{% for item in products %}{% endfor %}\n{{ item.name }}", "sms").line == 2
     assert refused("{{ forloop.counter }}", "sms").code == "unknown_variable"
+
+
+def test_loops_cannot_be_nested():
+    source = "{% for a in products %}\n{% for b in products %}{% endfor %}{% endfor %}"
+    error = refused(source)
+    assert (error.code, error.line) == ("bad_loop", 2)
 
 
 def test_a_loop_walks_a_whitelisted_list_only():
@@ -175,14 +185,53 @@ def test_validate_message_names_the_part_and_checks_the_channel_limits(settings)
 def test_the_context_holds_plain_strings_of_the_whitelist_only():
     built = build_context(
         customer={"first_name": mark_safe("<b>A</b>"), "name": "A", "language": "es", "pk": 7},
-        products=[{"name": "P", "price": "3.5", "url": "u", "image": "i", "cost": 1}] * 20,
+        products=[{"name": "P", "price": "3.5", "url": "https://u", "image": "http://i", "c": 1}]
+        * 20,
         store=None,
     )
     assert type(built["customer"]["first_name"]) is str
     assert "pk" not in built["customer"]
-    assert built["products"][0] == {"name": "P", "price": "3.50", "url": "u", "image": "i"}
+    assert built["products"][0] == {
+        "name": "P",
+        "price": "3.50",
+        "url": "https://u",
+        "image": "http://i",
+    }
     assert len(built["products"]) == content.MAX_PRODUCTS
     assert built["store"] == {"name": "", "address": ""}
+
+
+def test_links_in_the_context_are_web_addresses_only():
+    built = build_context(
+        customer={},
+        unsubscribe_url="javascript:alert(1)",
+        products=[{"name": "P", "price": 1, "url": "JAVASCRIPT:x", "image": "data:image/png,x"}],
+    )
+    assert built["unsubscribe_url"] == ""
+    assert (built["products"][0]["url"], built["products"][0]["image"]) == ("", "")
+    assert build_context(customer={}, unsubscribe_url="HTTPS://a.example/u")["unsubscribe_url"]
+
+
+@given(st.text(max_size=60))
+def test_any_shopper_name_is_escaped_in_html_and_kept_verbatim_in_text(name):
+    values = build_context(customer={"first_name": name, "language": "en"}, coupon_code="C")
+    templates = {"subject": "{{ coupon_code }}", "html": "<p>{{ customer.first_name }}</p>"}
+    message = render_message("email", templates, values)
+    stored = values["customer"]["first_name"]
+    assert message.html == "<p>" + escape(stored) + "</p>"
+    sms = render_message("sms", {"body": "x{{ customer.first_name }}x"}, values)
+    assert sms.body == ("x" + stored + "x").strip()
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"), [("es", "es"), ("es-ES", "es"), ("xx", "en"), ("", "en"), ("../x", "en")]
+)
+def test_the_rendering_language_is_one_the_project_speaks(code, expected):
+    source = {"body": "{{ customer.language }}:{% now 'F' %}"}
+    values = context(customer={"language": code})
+    body = render_message("store", source, values).body
+    with translation.override(expected):
+        assert body == code[:10] + ":" + dateformat.format(timezone.now(), "F")
 
 
 @pytest.mark.parametrize("price", ["abc", "NaN", "Infinity", None, [1]])
