@@ -576,16 +576,18 @@ def _render_sms(templates: Mapping, context: Mapping) -> RenderedMessage:
 def _render_push(templates: Mapping, context: Mapping) -> RenderedMessage:
     title = _one_line(_render("push", "title", templates, context))
     body = _render("push", "body", templates, context).strip()
-    for text, limit, label in (
-        (title, PUSH_TITLE_MAX, _("title")),
-        (body, PUSH_BODY_MAX, _("body")),
-    ):
-        if len(text) > limit:
-            raise ContentError(
-                _("The push %(part)s has %(length)d characters; at most %(max)d are allowed.")
-                % {"part": label, "length": len(text), "max": limit},
-                code="too_long",
-            )
+    if len(title) > PUSH_TITLE_MAX:
+        raise ContentError(
+            _("The push title has %(length)d characters; at most %(max)d are allowed.")
+            % {"length": len(title), "max": PUSH_TITLE_MAX},
+            code="too_long",
+        )
+    if len(body) > PUSH_BODY_MAX:
+        raise ContentError(
+            _("The push body has %(length)d characters; at most %(max)d are allowed.")
+            % {"length": len(body), "max": PUSH_BODY_MAX},
+            code="too_long",
+        )
     return RenderedMessage("push", body, subject=title)
 
 
