@@ -382,6 +382,11 @@ def validate_template(source, channel: str, part: str | None = None) -> None:
     the line: a syntax error, a forbidden tag or filter, an unknown variable, or a failure to
     render with :data:`SAMPLE_CONTEXT`."""
     part = part or _main_part(channel)
+    if part not in PARTS[channel]:
+        raise ContentError(
+            _("Unknown parts for %(channel)s: %(parts)s.") % {"channel": channel, "parts": part},
+            code="parts",
+        )
     template = compile_template(source)
     _render_part(template, channel, part, SAMPLE_CONTEXT)
 
@@ -411,6 +416,8 @@ def _main_part(channel: str) -> str:
 
 def _check_parts(channel: str, templates: Mapping[str, str]) -> dict:
     _main_part(channel)
+    if not isinstance(templates, Mapping):
+        raise ContentError(_("A message's content must map each part to its text."), code="parts")
     unknown = set(templates) - set(PARTS[channel])
     if unknown:
         raise ContentError(

@@ -177,6 +177,15 @@ def test_validate_message_names_the_part_and_checks_the_channel_limits(settings)
     with pytest.raises(ContentError):
         validate_message("fax", {"body": "y"})
     validate_message("store", {"body": "Call {{ customer.name }} about {{ coupon_code }}"})
+    with pytest.raises(ContentError) as caught:
+        validate_message("sms", ["body"])
+    assert caught.value.code == "parts"
+    with pytest.raises(ValidationError) as caught:
+        validate_message("sms", {"body": 7})
+    assert set(caught.value.message_dict) == {"body"}
+    with pytest.raises(ContentError) as caught:
+        validate_template("Hi", "sms", "subject")
+    assert caught.value.code == "parts"
 
 
 # --- context ------------------------------------------------------------------------------------
