@@ -302,6 +302,15 @@ MESSAGING_BACKENDS = {
     "sms": env("MESSAGING_SMS_BACKEND", default="omni.messaging.ConsoleBackend"),
     "push": env("MESSAGING_PUSH_BACKEND", default="omni.messaging.ConsoleBackend"),
 }
+# omni.messaging.FileBackend (the demo) writes one JSON line per message into <dir>/<channel>.jsonl.
+MESSAGING_FILE_DIR = Path(env("MESSAGING_FILE_DIR", default=str(BASE_DIR / "var" / "messages")))
+# The mailbox named in List-Unsubscribe beside the one-click URL; route it to the unsubscribe
+# handling (empty: the header carries the URL only).
+MESSAGING_UNSUBSCRIBE_MAILTO = env(
+    "MESSAGING_UNSUBSCRIBE_MAILTO", default="unsubscribe@omni.example"
+)
+# An SMS longer than this many segments (153 GSM-7 / 67 UCS-2 characters each) is refused.
+MESSAGING_SMS_MAX_SEGMENTS = env.int("MESSAGING_SMS_MAX_SEGMENTS", default=3)
 
 # Orders. VAT per product tax class (Spain's rates, in percent); prices include VAT.
 VAT_RATES = {"standard": "21", "reduced": "10", "super_reduced": "4", "exempt": "0"}
