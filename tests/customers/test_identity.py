@@ -486,3 +486,21 @@ def test_live_ids_keeps_only_live_profiles_in_id_order(make_customer):
     type(merged).objects.filter(pk=merged.pk).update(status=CustomerStatus.MERGED)
     type(erased).objects.filter(pk=erased.pk).update(status=CustomerStatus.ERASED)
     assert live_ids([last.pk, erased.pk, merged.pk, first.pk, 10**9]) == [first.pk, last.pk]
+
+
+def test_contact_identifiers_are_verified_ones_of_the_asked_customers(make_customer):
+    from customers.models import Customer, Identity, IdentityKind
+    from customers.selectors import contact_identifiers
+
+    ana = make_customer(email="ana@example.com", phone="+34600111222")
+    Identity.objects.filter(customer=ana, kind=IdentityKind.PHONE).update(verified=True)
+    typed = make_customer(email="typed@example.com", verified=False)
+    other = make_customer(email="other@example.com")
+    rows = list(
+        contact_identifiers(
+            email_customers=Customer.objects.filter(pk__in=[ana.pk, typed.pk]),
+            phone_customers=Customer.objects.filter(pk=ana.pk),
+        )
+    )
+    assert rows == [(ana.pk, "email", "ana@example.com"), (ana.pk, "phone", "+34600111222")]
+    assert other.pk not in {row[0] for row in rows}
