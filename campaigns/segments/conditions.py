@@ -398,7 +398,7 @@ class MembershipCondition(Condition):
         Param(
             "segment",
             gettext_lazy("Segment"),
-            "choice",
+            "segment",
             partial(parse_int, minimum=1, maximum=2**62),
             _segments,
         ),

@@ -13,7 +13,7 @@ from campaigns.segments.values import RuleError
 class Param:
     """One key of a condition. ``kind`` tells the builder which input to draw: ``choice``,
     ``choices`` (several), ``int``, ``decimal``, ``bool``, ``codes`` (comma-separated codes),
-    ``code``. ``parse`` turns the JSON value into the clean one or raises RuleError."""
+    ``code``, ``segment`` (a segment's id). ``parse`` turns the JSON value into the clean one or raises RuleError."""
 
     name: str
     label: Any
