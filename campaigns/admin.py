@@ -1,9 +1,9 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -14,6 +14,7 @@ from campaigns.exceptions import InvalidSegment
 from campaigns.models import Campaign, Segment
 from campaigns.segments import MAX_CONDITIONS, MAX_DEPTH, catalogue, validate_rules
 from omni.admin_mixins import DomainErrorsAsMessagesMixin
+from omni.exceptions import DomainError
 
 MAX_RULES_TEXT = 100_000  # characters of JSON a builder may post
 
@@ -122,6 +123,22 @@ class SegmentAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         """A segment has no related rows to save."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one at a time, through the service
+        return actions
+
+    def delete_model(self, request, obj):
+        services.delete_segment(segment=obj, acting_user=request.user)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as exc:  # rolled back; say why on the segment's page
+            messages.error(request, exc.message)
+            url = reverse("admin:campaigns_segment_change", args=[object_id])
+            return HttpResponseRedirect(url)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context.update(

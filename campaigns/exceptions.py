@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from omni.exceptions import DomainError, NotFound
+from omni.exceptions import Conflict, DomainError, NotFound
 
 
 class InvalidSegment(DomainError):
@@ -16,3 +16,8 @@ class InvalidSegment(DomainError):
 class SegmentNotFound(NotFound):
     code = "segment_not_found"
     default_message = _("No such segment.")
+
+
+class SegmentInUse(Conflict):
+    code = "segment_in_use"
+    default_message = _("Other segments include this one; change them first.")

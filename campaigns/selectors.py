@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from campaigns.models import Segment
-from campaigns.segments import compile_rules
+from campaigns.segments import compile_rules, references_in
 from customers.models import Customer, CustomerStatus
 
 SAMPLE_SIZE = 10
@@ -33,3 +33,12 @@ def segments() -> QuerySet[Segment]:
 
 def count_saved_segment(segment: Segment, *, now=None) -> int:
     return count_segment(segment.rules, now=now, segment_id=segment.pk)
+
+
+def segments_naming(segment: Segment) -> list[Segment]:
+    """The other segments whose rules name this one (membership conditions, at any depth)."""
+    return [
+        other
+        for other in Segment.objects.exclude(pk=segment.pk).order_by("name", "pk")
+        if segment.pk in references_in(other.rules)
+    ]

@@ -3,7 +3,8 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from campaigns.exceptions import InvalidSegment
+from campaigns import selectors
+from campaigns.exceptions import InvalidSegment, SegmentInUse
 from campaigns.models import Segment
 from campaigns.segments import validate_rules
 from omni.text import is_storable
@@ -44,3 +45,16 @@ def save_segment(
     segment.updated_by = acting_user
     segment.save()
     return segment
+
+
+@transaction.atomic
+def delete_segment(*, segment: Segment, acting_user) -> None:
+    """Delete a segment no other segment includes (SegmentInUse names those that do)."""
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    naming = selectors.segments_naming(segment)
+    if naming:
+        raise SegmentInUse(
+            _("Other segments include this one: %(names)s.")
+            % {"names": ", ".join(s.name for s in naming[:5])}
+        )
+    segment.delete()

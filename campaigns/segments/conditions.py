@@ -234,11 +234,10 @@ class EventCondition(Condition):
     )  # fmt: skip
 
     def title(self, rule: dict) -> str:
-        return (
-            f"{self.label} · {rule.get('event')}"[:80]
-            if type(rule.get("event")) is str
-            else str(self.label)
-        )
+        labels = dict(EventType.choices)
+        event = rule.get("event")
+        known = type(event) is str and event in labels
+        return f"{self.label} · {labels[event]}" if known else str(self.label)
 
     def compile(self, values: dict, ctx: Context) -> Q:
         since = ctx.now - timedelta(**{values["unit"]: values["within"]})

@@ -48,10 +48,12 @@ def test_list_detail_and_count(marketer_api, loyal):
     assert count.json() == {"id": loyal.pk, "count": 2}  # the merged profile is not counted
 
 
-def test_unknown_segment_is_404(marketer_api):
-    response = marketer_api.get("/api/v1/segments/999999/count/")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "segment_not_found"
+@pytest.mark.parametrize("pk", ["999999", "9" * 40])
+def test_unknown_segment_is_404(marketer_api, pk):
+    for url in (f"/api/v1/segments/{pk}/", f"/api/v1/segments/{pk}/count/"):
+        response = marketer_api.get(url)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "segment_not_found"
 
 
 def test_preview_counts_and_samples_an_unsaved_tree(marketer_api, loyal):

@@ -118,3 +118,25 @@ def test_others_are_denied(role):
     assert client.get(ADD).status_code == 403
     assert preview(client, LOYAL).status_code == 403
     assert Client().post(PREVIEW).status_code == 302  # anonymous: to the sign-in page
+
+
+def test_a_segment_another_includes_cannot_be_deleted(marketer):
+    from campaigns import services
+
+    base = services.save_segment(name="Base", rules=LOYAL, acting_user=marketer)
+    services.save_segment(
+        name="Uses base",
+        rules={"op": "all", "rules": [{"type": "segment", "segment": base.pk}]},
+        acting_user=marketer,
+    )
+    client = client_for(roles.BACKOFFICE_ADMIN)
+    delete = reverse("admin:campaigns_segment_delete", args=[base.pk])
+    response = client.post(delete, {"post": "yes"}, follow=True)
+    assert "Other segments include this one: Uses base." in response.content.decode()
+    assert Segment.objects.filter(pk=base.pk).exists()
+    changelist = client.get(reverse("admin:campaigns_segment_changelist")).content.decode()
+    assert "Uses base" in changelist and 'value="delete_selected"' not in changelist
+    other = Segment.objects.get(name="Uses base")
+    client.post(reverse("admin:campaigns_segment_delete", args=[other.pk]), {"post": "yes"})
+    client.post(delete, {"post": "yes"})
+    assert not Segment.objects.exists()
