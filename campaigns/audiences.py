@@ -13,6 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import zip_longest
 
+from campaigns.selectors import segment_queryset
+from customers.selectors import contact_identifiers
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -71,3 +74,18 @@ def csv_lines(contacts: Iterable[tuple[int, str, str]], layout: Layout) -> Itera
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def segment_contacts(segment) -> Iterator[tuple[int, str, str]]:
+    """The segment's verified e-mails (with e-mail marketing consent) and phones (with SMS
+    marketing consent), ordered by customer: what an ad platform may match on."""
+
+    def consenting(channel: str):
+        member = {"type": "segment", "segment": segment.pk}
+        return segment_queryset(
+            {"op": "all", "rules": [member, {"type": "consent", "channel": channel}]}
+        )
+
+    return contact_identifiers(
+        email_customers=consenting("email"), phone_customers=consenting("sms")
+    )

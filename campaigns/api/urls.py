@@ -7,4 +7,9 @@ urlpatterns = [
     path("segments/preview/", views.SegmentPreviewView.as_view(), name="segment-preview"),
     path("segments/<int:pk>/", views.SegmentDetailView.as_view(), name="segment-detail"),
     path("segments/<int:pk>/count/", views.SegmentCountView.as_view(), name="segment-count"),
+    path(
+        "segments/<int:pk>/audience.csv",
+        views.SegmentAudienceView.as_view(),
+        name="segment-audience",
+    ),
 ]

@@ -2,12 +2,14 @@
 count and a sample of an unsaved rule tree. Staff or integration tokens holding
 ``campaigns.view_segment``."""
 
+from django.http import StreamingHttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, permissions
+from rest_framework import generics, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns import selectors
+from campaigns import audiences, selectors
 from campaigns.api import serializers as io
 from campaigns.exceptions import SegmentNotFound
 from omni.api.parsers import JSONParser
@@ -99,3 +101,38 @@ class SegmentPreviewView(APIView):
             "sample": selectors.sample_segment(rules, n),
         }
         return Response(io.PreviewSerializer(body).data)
+
+
+LAYOUT = OpenApiParameter(
+    "layout",
+    str,
+    OpenApiParameter.QUERY,
+    enum=sorted(audiences.LAYOUTS),
+    description="The ad platform's customer-list layout (default meta)",
+)
+
+
+class SegmentAudienceView(APIView):
+    """A social custom audience: the segment's consenting, verified e-mails and phones,
+    normalised and SHA-256-hashed, as the CSV the ad platform takes (only hashes leave)."""
+
+    permission_classes = [SegmentPermission]
+    required_permission = "campaigns.change_segment"
+
+    @extend_schema(
+        summary="Export the segment as a hashed custom audience (CSV)",
+        parameters=[SEGMENT_ID, LAYOUT],
+        responses={(200, "text/csv"): bytes, **ERROR_RESPONSES},
+    )
+    def get(self, request, pk: int):
+        name = request.query_params.get("layout", "meta")
+        layout = audiences.LAYOUTS.get(name)
+        if layout is None:
+            choices = ", ".join(sorted(audiences.LAYOUTS))
+            raise serializers.ValidationError({"layout": [_("Choose one of: %s.") % choices]})
+        segment = _segment(pk)
+        rows = audiences.csv_lines(audiences.segment_contacts(segment), layout)
+        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+        filename = f"audience-{segment.pk}-{layout.name}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
