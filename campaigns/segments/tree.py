@@ -3,7 +3,7 @@ compiled to one Q on Customer. At most ``MAX_DEPTH`` levels of groups and ``MAX_
 conditions; every problem names its condition by position ("2.1") and label."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db.models import Q
 from django.utils import timezone
@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.exceptions import InvalidSegment
 from campaigns.models import Segment
-from campaigns.segments.conditions import CONDITIONS, Context, MembershipCondition
+from campaigns.segments.conditions import CONDITIONS, Context, MembershipCondition, narrows
 from campaigns.segments.values import RuleError, describe
 
 MAX_DEPTH = 5
@@ -56,10 +56,14 @@ def _group(node, position: str, depth: int, walk: Walk) -> Q | None:
     if depth > 1 and not rules:
         walk.fail(_("Group %(pos)s: is empty.") % {"pos": where})
         return None
+    ctx = walk.ctx
+    if ctx and op == "all" and not ctx.narrowed and any(narrows(rule) for rule in rules):
+        walk.ctx = replace(ctx, narrowed=True)
     parts = [
         _node(rule, f"{position}.{i}" if position else str(i), depth, walk)
         for i, rule in enumerate(rules, 1)
     ]
+    walk.ctx = ctx
     if None in parts:
         return None
     combined = Q()

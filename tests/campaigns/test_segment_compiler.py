@@ -124,7 +124,18 @@ def test_profile_fields(make_customer, now):
     )
 
 
-def test_consent_latest_row_wins(make_customer, add_consent):
+@pytest.mark.parametrize("narrowed", [False, True], ids=["set-based", "per-customer"])
+def test_consent_latest_row_wins(make_customer, add_consent, add_event, narrowed):
+    """Both forms of the consent rule: alone (one set) and beside an event in a window (the
+    latest row read per customer)."""
+    extra = [{"type": "event", "event": "cart_updated"}] if narrowed else []
+
+    def who(consent):
+        rules = {"op": "all", "rules": [consent, *extra]}
+        sql = str(selectors.segment_queryset(rules).query)
+        assert ("COALESCE" in sql) is narrowed
+        return members(consent, *extra)
+
     granted = make_customer()
     add_consent(granted, "email", ConsentState.WITHDRAWN, ago=timedelta(days=9))
     add_consent(granted, "email", ConsentState.GRANTED, ago=timedelta(days=1))
@@ -140,17 +151,21 @@ def test_consent_latest_row_wins(make_customer, add_consent):
     add_consent(sms_only, "sms")
     other_purpose = make_customer()
     add_consent(other_purpose, "email", purpose="profiling")
+    if narrowed:
+        for customer in (granted, withdrawn, same_time, pending, sms_only, other_purpose):
+            add_event(customer, "cart_updated")
+        add_consent(make_customer(), "email")  # granted, but no cart: out either way
     consent = {"type": "consent", "channel": "email"}
-    assert members(consent) == {granted.pk}
-    assert members({**consent, "granted": False}) == {
+    assert who(consent) == {granted.pk}
+    assert who({**consent, "granted": False}) == {
         withdrawn.pk,
         same_time.pk,
         pending.pk,
         sms_only.pk,
         other_purpose.pk,
     }
-    assert members({**consent, "purpose": "profiling"}) == {other_purpose.pk}
-    assert members({"type": "consent", "channel": "sms"}) == {sms_only.pk}
+    assert who({**consent, "purpose": "profiling"}) == {other_purpose.pk}
+    assert who({"type": "consent", "channel": "sms"}) == {sms_only.pk}
 
 
 def test_events_in_window_with_counts(make_customer, add_event):
