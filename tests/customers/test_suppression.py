@@ -182,3 +182,50 @@ def test_contact_address_prefers_the_verified_one(make_customer):
     )
     assert selectors.contact_address(customer, "email") == "proven@example.com"
     assert selectors.contact_address(customer, "phone") is None
+
+
+# --- Admin ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def marketer(client):
+    from omni import roles
+    from tests.factories import UserFactory
+
+    user = UserFactory(role=roles.MARKETER)
+    client.force_login(user)
+    return user
+
+
+def test_a_marketer_suppresses_an_address_by_hand(client, marketer):
+    response = client.post(
+        "/admin/customers/suppression/add/", {"kind": "email", "value": " Ana@Example.com "}
+    )
+    assert response.status_code == 302, response.content
+    row = Suppression.objects.get()
+    assert (row.value, row.reason, row.evidence) == (
+        "ana@example.com",
+        SuppressionReason.MANUAL,
+        {"staff": marketer.pk},
+    )
+    listing = client.get("/admin/customers/suppression/", {"q": "ANA@example.com"})
+    assert "ana@example.com" in listing.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("not-an-email", "valid e-mail"), ("ana@example.com", "already exists")],
+)
+def test_the_admin_form_names_the_problem(client, marketer, value, message):
+    services.suppress_address(kind="email", value="ana@example.com", reason="hard_bounce")
+    response = client.post("/admin/customers/suppression/add/", {"kind": "email", "value": value})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert Suppression.objects.count() == 1
+
+
+def test_a_marketer_cannot_lift_a_suppression(client, marketer):
+    row, _ = services.suppress_address(kind="email", value="ana@example.com", reason="complaint")
+    response = client.post(f"/admin/customers/suppression/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert Suppression.objects.filter(pk=row.pk).exists()
