@@ -335,7 +335,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     complaints arrive through the e-mail webhook. Deleting a row lifts the suppression."""
 
     form = SuppressionForm
-    list_display = ["value", "kind", "reason", "created_at"]
+    list_display = ["value", "reason", "time"]  # the kind shows in the value
     list_filter = ["kind", "reason"]
     search_fields = ["=value"]
     readonly_fields = ["reason", "evidence", "created_at"]
@@ -345,6 +345,10 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return ["kind", "value"] if obj is None else ["kind", "value", *self.readonly_fields]
+
+    @admin.display(description=_("time"), ordering="-created_at")
+    def time(self, obj) -> str:
+        return formats.date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip().lower()
@@ -357,4 +361,5 @@ class SuppressionAdmin(admin.ModelAdmin):
             reason=SuppressionReason.MANUAL,
             evidence={"staff": request.user.pk},
         )
-        obj.pk = row.pk
+        for field in ("pk", "value", "reason", "evidence", "created_at"):
+            setattr(obj, field, getattr(row, field))

@@ -515,4 +515,4 @@ class Suppression(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.kind}: {self.value} ({self.reason})"
+        return f"{self.value} ({self.get_reason_display()})"

@@ -62,3 +62,23 @@ def test_a_tampered_link_shows_a_clear_page(page):
     assert response.status == 400
     assert page.locator("h1").inner_text() == "This link does not work"
     _shot(page, "unsubscribe_invalid_phone.png")
+
+
+@pytest.mark.usefixtures("roles")
+def test_a_marketer_suppresses_an_address_in_the_admin(page):
+    from omni.roles import MARKETER
+    from tests.browser.helpers import make_staff, sign_in
+
+    services.suppress_address(kind="email", value="bounced@example.com", reason="hard_bounce")
+    make_staff("marketing@example.com", MARKETER)
+    page.set_viewport_size(SIZES["desktop"])
+    sign_in(page, "marketing@example.com", start="/admin/customers/suppression/add/")
+    page.select_option("select[name=kind]", "email")
+    page.fill("input[name=value]", "Asked.By.Phone@Example.com")
+    _shot(page, "suppression_add.png")
+    with page.expect_navigation():
+        page.click("input[name=_save]")
+    assert "Added by staff" in page.locator(".messagelist").inner_text()
+    assert page.locator("#result_list").inner_text().count("@example.com") == 2
+    assert "asked.by.phone@example.com" in page.locator("#result_list").inner_text()
+    _shot(page, "suppression_list.png")
