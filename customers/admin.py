@@ -12,6 +12,8 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers import selectors, services
+from customers.exceptions import InvalidIdentifier
+from customers.identifiers import normalise
 from customers.models import (
     BlockedIdentifier,
     ConsentChannel,
@@ -25,6 +27,8 @@ from customers.models import (
     MergeReview,
     PhoneVerification,
     ReviewStatus,
+    Suppression,
+    SuppressionReason,
 )
 from omni.admin_mixins import ReadOnlyAdminMixin
 from omni.exceptions import DomainError
@@ -307,3 +311,55 @@ class PhoneVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("verified"), boolean=True, ordering="verified_at")
     def verified(self, obj) -> bool:
         return obj.verified_at is not None
+
+
+class SuppressionForm(forms.ModelForm):
+    class Meta:
+        model = Suppression
+        fields = ["kind", "value"]
+
+    def clean(self):
+        data = super().clean()
+        kind, value = data.get("kind"), data.get("value")
+        if kind and value:
+            try:
+                data["value"] = normalise(kind, value)
+            except InvalidIdentifier as exc:
+                self.add_error("value", exc.message)
+        return data
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Addresses never messaged again. Staff add one by hand (reason "manual"); bounces and
+    complaints arrive through the e-mail webhook. Deleting a row lifts the suppression."""
+
+    form = SuppressionForm
+    list_display = ["value", "reason", "time"]  # the kind shows in the value
+    list_filter = ["kind", "reason"]
+    search_fields = ["=value"]
+    readonly_fields = ["reason", "evidence", "created_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        return ["kind", "value"] if obj is None else ["kind", "value", *self.readonly_fields]
+
+    @admin.display(description=_("time"), ordering="-created_at")
+    def time(self, obj) -> str:
+        return formats.date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lower()
+        return super().get_search_results(request, queryset, term)
+
+    def save_model(self, request, obj, form, change):
+        row, _created = services.suppress_address(
+            kind=obj.kind,
+            value=obj.value,
+            reason=SuppressionReason.MANUAL,
+            evidence={"staff": request.user.pk},
+        )
+        for field in ("pk", "value", "reason", "evidence", "created_at"):
+            setattr(obj, field, getattr(row, field))

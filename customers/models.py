@@ -238,6 +238,8 @@ class ConsentSource(models.TextChoices):
     IMPORT = "import", _("Import")
     EMAIL_CONFIRMATION = "email_confirmation", _("E-mail confirmation link")
     SHOPPER_ACCOUNT = "shopper_account", _("Shopper's own account")
+    UNSUBSCRIBE_LINK = "unsubscribe_link", _("Unsubscribe link in a message")
+    COMPLAINT = "complaint", _("Spam complaint reported by the e-mail provider")
 
 
 class Consent(models.Model):
@@ -478,3 +480,39 @@ class PhoneVerification(models.Model):
 
     def __str__(self):
         return f"{self.phone} ({timezone.localtime(self.created_at):%Y-%m-%d %H:%M})"
+
+
+class SuppressionReason(models.TextChoices):
+    HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+    COMPLAINT = "complaint", _("Spam complaint")
+    MANUAL = "manual", _("Added by staff")
+
+
+class Suppression(models.Model):
+    """An address that is never messaged again (a hard bounce, a spam complaint, a staff
+    decision), whoever holds it: one row per normalised (kind, value), the first reason kept.
+    Campaigns exclude it in SQL (``selectors.is_suppressed_address``)."""
+
+    kind = models.CharField(
+        _("kind"),
+        max_length=20,
+        choices=[
+            (IdentityKind.EMAIL, IdentityKind.EMAIL.label),
+            (IdentityKind.PHONE, IdentityKind.PHONE.label),
+        ],
+    )
+    value = models.CharField(_("address"), max_length=255, help_text=_("Normalised."))
+    reason = models.CharField(_("reason"), max_length=20, choices=SuppressionReason.choices)
+    evidence = models.JSONField(_("evidence"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppressed addresses")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="customers_suppression_uniq")
+        ]
+
+    def __str__(self):
+        return f"{self.value} ({self.get_reason_display()})"

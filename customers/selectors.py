@@ -1,8 +1,9 @@
 """Reads of the customers app."""
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
-from customers.identifiers import guess_kind
+from customers.exceptions import InvalidIdentifier
+from customers.identifiers import guess_kind, normalise
 from customers.models import (
     DETERMINISTIC_KINDS,
     PROVABLE_KINDS,
@@ -12,7 +13,10 @@ from customers.models import (
     Event,
     Identity,
     IdentityKind,
+    Suppression,
 )
+
+MERGE_CHAIN_LIMIT = 20
 
 
 def claimed_ids(customer_ids) -> set[int]:
@@ -95,4 +99,65 @@ def consent_history(customer: Customer) -> QuerySet[Consent]:
         Consent.objects.filter(customer=customer)
         .select_related("staff")
         .order_by("-created_at", "-pk")
+    )
+
+
+# --- Addresses and suppression ----------------------------------------------------------------
+
+
+def profile_after_merges(customer_id: int) -> Customer | None:
+    """The profile ``customer_id`` lives on as: itself, or the survivor of the merges that
+    absorbed it (followed along ``merged_into``); erased profiles are returned as they are.
+    None when there is no such profile."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    for _hop in range(MERGE_CHAIN_LIMIT):
+        if customer is None or customer.status != CustomerStatus.MERGED:
+            return customer
+        customer = customer.merged_into
+    return None
+
+
+def contact_address(customer: Customer, kind: str) -> str | None:
+    """The profile's address of this kind to show or use: a verified one first, then the
+    most recently seen or added."""
+    identity = (
+        Identity.objects.filter(customer=customer, kind=kind)
+        .order_by("-verified", F("last_seen_at").desc(nulls_last=True), "-created_at", "-pk")
+        .first()
+    )
+    return identity.value if identity else None
+
+
+def suppressed_values(kind: str, values) -> set[str]:
+    """Those of these normalised addresses that are suppressed (one query)."""
+    return set(
+        Suppression.objects.filter(kind=kind, value__in=list(values)).values_list(
+            "value", flat=True
+        )
+    )
+
+
+def is_suppressed(kind: str, value) -> bool:
+    """Whether this address (normalised here) is suppressed; an invalid address is not."""
+    try:
+        value = normalise(kind, value)
+    except InvalidIdentifier:
+        return False
+    return Suppression.objects.filter(kind=kind, value=value).exists()
+
+
+def is_suppressed_address(kind: str, value_ref: str = "value") -> Exists:
+    """SQL: the outer row's normalised address ``value_ref`` (an Identity's ``value`` by
+    default) is suppressed. ``Identity.objects.filter(kind="email").exclude(
+    is_suppressed_address("email"))`` are the e-mails that may still be messaged."""
+    return Exists(Suppression.objects.filter(kind=kind, value=OuterRef(value_ref)))
+
+
+def has_unsuppressed_address(kind: str, customer_ref: str = "pk") -> Exists:
+    """SQL: the outer customer (``customer_ref``) holds an address of this kind that is not
+    suppressed. ``Customer.objects.filter(has_unsuppressed_address("email"))`` can be mailed."""
+    return Exists(
+        Identity.objects.filter(customer=OuterRef(customer_ref), kind=kind).exclude(
+            is_suppressed_address(kind)
+        )
     )

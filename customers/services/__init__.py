@@ -23,6 +23,7 @@ from customers.services.profiles import (
     reject_review,
     set_consent,
 )
+from customers.services.suppression import suppress_address, withdraw_marketing
 from customers.traits import recompute_traits
 
 __all__ = [
@@ -51,4 +52,6 @@ __all__ = [
     "reject_review",
     "set_consent",
     "start_phone_verification",
+    "suppress_address",
+    "withdraw_marketing",
 ]
