@@ -45,12 +45,13 @@ def live_ids(customer_ids) -> list[int]:
 def contact_identifiers(*, email_customers: QuerySet, phone_customers: QuerySet):
     """(customer id, "email" | "phone", value) of the verified e-mails of ``email_customers``
     and verified phones of ``phone_customers``, ordered by customer: one query, streamed.
-    Typed, unverified identifiers are left out: they may be somebody else's."""
+    Typed, unverified identifiers are left out (they may be somebody else's), and so are
+    suppressed addresses (bounced, complained)."""
     rows = Identity.objects.filter(
         Q(kind=IdentityKind.EMAIL, customer__in=email_customers.values("pk"))
         | Q(kind=IdentityKind.PHONE, customer__in=phone_customers.values("pk")),
         verified=True,
-    )
+    ).exclude(Exists(Suppression.objects.filter(kind=OuterRef("kind"), value=OuterRef("value"))))
     return (
         rows.order_by("customer_id", "kind", "pk")
         .values_list("customer_id", "kind", "value")

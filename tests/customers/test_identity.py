@@ -496,9 +496,11 @@ def test_contact_identifiers_are_verified_ones_of_the_asked_customers(make_custo
     Identity.objects.filter(customer=ana, kind=IdentityKind.PHONE).update(verified=True)
     typed = make_customer(email="typed@example.com", verified=False)
     other = make_customer(email="other@example.com")
+    bounced = make_customer(email="bounced@example.com")
+    services.suppress_address(kind="email", value="bounced@example.com", reason="hard_bounce")
     rows = list(
         contact_identifiers(
-            email_customers=Customer.objects.filter(pk__in=[ana.pk, typed.pk]),
+            email_customers=Customer.objects.filter(pk__in=[ana.pk, typed.pk, bounced.pk]),
             phone_customers=Customer.objects.filter(pk=ana.pk),
         )
     )
