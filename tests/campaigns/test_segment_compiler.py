@@ -320,3 +320,19 @@ def test_the_count_is_one_query_and_no_python_loop(
         assert selectors.count_segment(rules) == 3
     with django_assert_max_num_queries(1):
         assert len(selectors.sample_segment(rules, 2)) == 2
+
+
+def test_the_per_customer_consent_form_only_below_a_narrowing_all_group(make_segment):
+    consent = {"type": "consent", "channel": "email"}
+    event = {"type": "event", "event": "cart_updated"}
+
+    def per_customer(rules) -> bool:
+        return "COALESCE" in str(selectors.segment_queryset(rules).query)
+
+    assert per_customer({"op": "all", "rules": [event, {"op": "any", "rules": [consent]}]})
+    assert per_customer({"op": "all", "rules": [{"type": "purchase_channel", "channels": ["web"]}, consent]})  # fmt: skip
+    assert not per_customer({"op": "any", "rules": [event, consent]})
+    assert not per_customer({"op": "all", "rules": [{**event, "count_op": "=", "count": 0}, consent]})  # fmt: skip
+    # a member segment is its own query block: the group that names it does not narrow it
+    inner = make_segment({"op": "all", "rules": [consent]})
+    assert not per_customer({"op": "all", "rules": [event, {"type": "segment", "segment": inner.pk}]})  # fmt: skip
