@@ -41,6 +41,7 @@ from customers.models import (
     IdentityKind,
 )
 from inventory.models import Category, Location
+from omni.text import shorten
 from orders.models import Order, OrderLine, OrderStatus
 
 EARTH_RADIUS_KM = 6371.0
@@ -82,7 +83,7 @@ class Condition:
         known = {"type", *(p.name for p in self.params)}
         unknown = sorted(str(key) for key in rule if key not in known)
         if unknown:
-            raise RuleError(_("unknown key “%(key)s”.") % {"key": unknown[0][:40]})
+            raise RuleError(_("unknown key “%(key)s”.") % {"key": shorten(unknown[0], 40)})
         return {p.name: p.clean(rule) for p in self.params}
 
     def title(self, rule: dict) -> str:
@@ -120,18 +121,18 @@ class FieldCondition(Condition):
         for spec in self.fields:
             if spec.name == name:
                 return spec
-        raise RuleError(_("unknown field “%(f)s”.") % {"f": str(name)[:40]})
+        raise RuleError(_("unknown field “%(f)s”.") % {"f": shorten(name, 40)})
 
     def clean(self, rule: dict) -> dict:
         unknown = sorted(str(k) for k in rule if k not in ("type", "field", "op", "value"))
         if unknown:
-            raise RuleError(_("unknown key “%(key)s”.") % {"key": unknown[0][:40]})
+            raise RuleError(_("unknown key “%(key)s”.") % {"key": shorten(unknown[0], 40)})
         spec = self.spec(rule.get("field"))
         op = rule.get("op")
         if op not in field_rules.operators_of(spec):
             raise RuleError(
                 _("unknown operator “%(op)s” for %(field)s.")
-                % {"op": str(op)[:20], "field": spec.label}
+                % {"op": shorten(op, 20), "field": spec.label}
             )
         return {
             "field": spec,
