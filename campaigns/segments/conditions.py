@@ -48,6 +48,8 @@ EARTH_RADIUS_KM = 6371.0
 PURCHASE_CHANNELS = ("web", "app", "store", "marketplace", "social", "call_centre")
 NOT_PURCHASED = (OrderStatus.CANCELLED,)
 MAX_CHAIN = 10  # segments within segments
+# Always true, and unlike an empty Q() it survives an OR: any(everyone, x) is everyone.
+EVERYONE = Q(pk__isnull=False)
 
 
 @dataclass
@@ -290,9 +292,9 @@ def _count_q(events, op: str, n: int) -> Q:
         return Q(pk__in=grouped.filter(**lookup).values("customer"))
 
     if op == ">=":
-        return (
-            Q() if n == 0 else Q(pk__in=events.values("customer")) if n == 1 else having(n__gte=n)
-        )
+        if n == 0:
+            return EVERYONE
+        return Q(pk__in=events.values("customer")) if n == 1 else having(n__gte=n)
     if op == "<=":
         return ~having(n__gt=n)
     return ~Q(pk__in=events.values("customer")) if n == 0 else having(n=n)

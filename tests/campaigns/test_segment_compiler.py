@@ -185,6 +185,8 @@ def test_events_in_window_with_counts(make_customer, add_event):
     assert members({**viewed, "count_op": "<=", "count": 1}) == {once.pk, never.pk}
     assert members({**viewed, "within": 7, "unit": "days", "count": 2}) == {twice.pk, once.pk}
     assert members({**viewed, "count": 0}) == {twice.pk, once.pk, never.pk}
+    impossible = trait("orders_count", ">", 99)
+    assert members({**viewed, "count": 0}, impossible, op="any") == {twice.pk, once.pk, never.pk}
 
 
 def test_cart_updated_and_no_order_since(make_customer, add_event):
