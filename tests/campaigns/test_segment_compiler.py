@@ -338,3 +338,13 @@ def test_the_per_customer_consent_form_only_below_a_narrowing_all_group(make_seg
     # a member segment is its own query block: the group that names it does not narrow it
     inner = make_segment({"op": "all", "rules": [consent]})
     assert not per_customer({"op": "all", "rules": [event, {"type": "segment", "segment": inner.pk}]})  # fmt: skip
+
+
+def test_customers_without_traits_still_match_the_other_side_of_an_any(make_customer):
+    untraced = make_customer(preferred_language="es")  # no traits row: a LEFT JOIN keeps them
+    loyal = make_customer(preferred_language="en", traits={"orders_count": 5, "recency_score": 5})
+    make_customer(preferred_language="en", traits={"orders_count": 1, "recency_score": 2})
+    rules = [trait("orders_count", ">=", 3), profile("language", "=", "es")]
+    assert members(*rules, op="any") == {untraced.pk, loyal.pk}
+    nested = {"op": "any", "rules": [trait("recency_score", "is_set", False), trait("orders_count", "=", 5)]}  # fmt: skip
+    assert members(profile("is_anonymous", "=", True), nested) == {untraced.pk, loyal.pk}
