@@ -316,7 +316,8 @@ WITHIN_DAYS = Param("within_days", gettext_lazy("In the last … days (empty: ev
 
 
 class PurchaseCondition(Condition):
-    """Bought a product of these categories (or their subcategories) or these products."""
+    """Bought (in an order not cancelled) a product of these categories, their subcategories
+    and theirs, or one of these products."""
 
     type = "purchase"
     label = gettext_lazy("Purchased")
@@ -331,9 +332,10 @@ class PurchaseCondition(Condition):
         if values["what"] == "product":
             products = Q(variant__product__slug__in=codes)
         else:
-            products = Q(variant__product__category__slug__in=codes) | Q(
-                variant__product__category__parent__slug__in=codes
-            )
+            category = "variant__product__category__"
+            products = Q()
+            for up in ("", "parent__", "parent__parent__"):  # the category, two levels down
+                products |= Q(**{f"{category}{up}slug__in": codes})
         lines = OrderLine.objects.filter(products, _window(values, ctx, "order__")).exclude(
             order__status__in=NOT_PURCHASED
         )

@@ -217,9 +217,13 @@ def test_purchases_of_a_category_or_product_in_a_window(make_customer, add_order
     add_order(cancelled, catalogue.boot, catalogue.store, status=OrderStatus.CANCELLED)
     shirt = make_customer()
     add_order(shirt, catalogue.shirt, catalogue.store)
+    hiker = make_customer()
+    add_order(hiker, catalogue.hiker, catalogue.store)
     shoes = {"type": "purchase", "what": "category", "codes": ["shoes"]}  # boots' parent
-    assert members(shoes) == {boots.pk, old_boots.pk}
-    assert members({**shoes, "within_days": 30}) == {boots.pk}
+    assert members(shoes) == {boots.pk, old_boots.pk, hiker.pk}
+    assert members({**shoes, "codes": ["boots"]}) == {boots.pk, old_boots.pk, hiker.pk}
+    assert members({**shoes, "codes": ["hiking-boots"]}) == {hiker.pk}
+    assert members({**shoes, "within_days": 30}) == {boots.pk, hiker.pk}
     assert members({"type": "purchase", "what": "product", "codes": ["shirt-y"]}) == {shirt.pk}
     assert members({**shoes, "codes": ["nothing"]}) == set()
 
