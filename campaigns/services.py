@@ -36,8 +36,6 @@ def save_segment(
     description = _clean_text(
         description, "description", maximum=DESCRIPTION_LENGTH, required=False
     )
-    if segment is not None:
-        segment = Segment.objects.select_for_update().get(pk=segment.pk)
     validate_rules(rules, segment_id=segment.pk if segment else None)
     if segment is None:
         segment = Segment(created_by=acting_user)
@@ -49,8 +47,9 @@ def save_segment(
 
 @transaction.atomic
 def delete_segment(*, segment: Segment, acting_user) -> None:
-    """Delete a segment no other segment includes (SegmentInUse names those that do)."""
-    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    """Delete a segment no other segment includes (SegmentInUse names those that do). Edits
+    take no row lock (the last save wins, as in any admin form): a membership added while
+    its segment is deleted is refused when counted (InvalidSegment), never followed."""
     naming = selectors.segments_naming(segment)
     if naming:
         raise SegmentInUse(

@@ -41,12 +41,15 @@ from customers.models import (
     IdentityKind,
 )
 from inventory.models import Category, Location
+from omni.text import shorten
 from orders.models import Order, OrderLine, OrderStatus
 
 EARTH_RADIUS_KM = 6371.0
 PURCHASE_CHANNELS = ("web", "app", "store", "marketplace", "social", "call_centre")
 NOT_PURCHASED = (OrderStatus.CANCELLED,)
 MAX_CHAIN = 10  # segments within segments
+# Always true, and unlike an empty Q() it survives an OR: any(everyone, x) is everyone.
+EVERYONE = Q(pk__isnull=False)
 
 
 @dataclass
@@ -82,7 +85,7 @@ class Condition:
         known = {"type", *(p.name for p in self.params)}
         unknown = sorted(str(key) for key in rule if key not in known)
         if unknown:
-            raise RuleError(_("unknown key “%(key)s”.") % {"key": unknown[0][:40]})
+            raise RuleError(_("unknown key “%(key)s”.") % {"key": shorten(unknown[0], 40)})
         return {p.name: p.clean(rule) for p in self.params}
 
     def title(self, rule: dict) -> str:
@@ -120,18 +123,18 @@ class FieldCondition(Condition):
         for spec in self.fields:
             if spec.name == name:
                 return spec
-        raise RuleError(_("unknown field “%(f)s”.") % {"f": str(name)[:40]})
+        raise RuleError(_("unknown field “%(f)s”.") % {"f": shorten(name, 40)})
 
     def clean(self, rule: dict) -> dict:
         unknown = sorted(str(k) for k in rule if k not in ("type", "field", "op", "value"))
         if unknown:
-            raise RuleError(_("unknown key “%(key)s”.") % {"key": unknown[0][:40]})
+            raise RuleError(_("unknown key “%(key)s”.") % {"key": shorten(unknown[0], 40)})
         spec = self.spec(rule.get("field"))
         op = rule.get("op")
         if op not in field_rules.operators_of(spec):
             raise RuleError(
                 _("unknown operator “%(op)s” for %(field)s.")
-                % {"op": str(op)[:20], "field": spec.label}
+                % {"op": shorten(op, 20), "field": spec.label}
             )
         return {
             "field": spec,
@@ -289,9 +292,9 @@ def _count_q(events, op: str, n: int) -> Q:
         return Q(pk__in=grouped.filter(**lookup).values("customer"))
 
     if op == ">=":
-        return (
-            Q() if n == 0 else Q(pk__in=events.values("customer")) if n == 1 else having(n__gte=n)
-        )
+        if n == 0:
+            return EVERYONE
+        return Q(pk__in=events.values("customer")) if n == 1 else having(n__gte=n)
     if op == "<=":
         return ~having(n__gt=n)
     return ~Q(pk__in=events.values("customer")) if n == 0 else having(n=n)
@@ -313,7 +316,8 @@ WITHIN_DAYS = Param("within_days", gettext_lazy("In the last … days (empty: ev
 
 
 class PurchaseCondition(Condition):
-    """Bought a product of these categories (or their subcategories) or these products."""
+    """Bought (in an order not cancelled) a product of these categories, their subcategories
+    and theirs, or one of these products."""
 
     type = "purchase"
     label = gettext_lazy("Purchased")
@@ -328,9 +332,10 @@ class PurchaseCondition(Condition):
         if values["what"] == "product":
             products = Q(variant__product__slug__in=codes)
         else:
-            products = Q(variant__product__category__slug__in=codes) | Q(
-                variant__product__category__parent__slug__in=codes
-            )
+            category = "variant__product__category__"
+            products = Q()
+            for up in ("", "parent__", "parent__parent__"):  # the category, two levels down
+                products |= Q(**{f"{category}{up}slug__in": codes})
         lines = OrderLine.objects.filter(products, _window(values, ctx, "order__")).exclude(
             order__status__in=NOT_PURCHASED
         )

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaigns import services
+from campaigns.models import Segment
 from customers.models import Customer, CustomerStatus, CustomerTraits
 from omni import roles
 from tests.factories import UserFactory
@@ -54,6 +55,16 @@ def test_unknown_segment_is_404(marketer_api, pk):
         response = marketer_api.get(url)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "segment_not_found"
+
+
+def test_a_saved_tree_that_no_longer_compiles_is_a_400(marketer_api, loyal):
+    """A segment it names was deleted behind the services' back: an error body, not a 500."""
+    rules = {"op": "all", "rules": [{"type": "segment", "segment": loyal.pk}]}
+    uses = services.save_segment(name="Uses loyal", rules=rules, acting_user=None)
+    Segment.objects.filter(pk=loyal.pk).delete()
+    response = marketer_api.get(f"/api/v1/segments/{uses.pk}/count/")
+    assert response.status_code == 400
+    assert f"there is no segment #{loyal.pk}" in response.json()["error"]["message"]
 
 
 def test_preview_counts_and_samples_an_unsaved_tree(marketer_api, loyal):

@@ -74,6 +74,8 @@ def test_marketer_builds_a_segment_and_watches_the_count(page):
     row.locator("input[type=text]").fill("3x")
     page.wait_for_function("() => document.getElementById('segment-errors').textContent !== ''")
     assert "Condition 1 (Trait · Number of orders)" in page.locator("#segment-errors").inner_text()
+    page.screenshot(path=str(SHOTS / "segment_builder_error_1024.png"))
+    assert not page.locator("#segment-sample-line").is_visible()
     row.locator("input[type=text]").fill("3")
     expect_count(page, "4")
 

@@ -84,12 +84,14 @@ def add_consent(db, now):
 def catalogue(db):
     shoes = CategoryFactory(slug="shoes", name="Shoes")
     boots = CategoryFactory(slug="boots", name="Boots", parent=shoes)
+    hiking = CategoryFactory(slug="hiking-boots", name="Hiking boots", parent=boots)
     shirts = CategoryFactory(slug="shirts", name="Shirts")
     return type(
         "Catalogue",
         (),
         {
             "boot": VariantFactory(product=ProductFactory(category=boots, slug="boot-x")),
+            "hiker": VariantFactory(product=ProductFactory(category=hiking, slug="hiker-z")),
             "shirt": VariantFactory(product=ProductFactory(category=shirts, slug="shirt-y")),
             "store": LocationFactory(code="mad"),
         },

@@ -94,7 +94,17 @@ def test_marketer_saves_a_segment_and_a_wrong_type_is_a_form_error(customers):
     assert (segment.name, segment.description) == ("Loyal 2", "d")
 
 
-@pytest.mark.parametrize("rules", ["{not json", "[" * 5000 + "]" * 5000, '{"op": "all", "rules": [{"type": "consent", "channel": "\\u0000"}]}'])  # fmt: skip
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "{not json",
+        "[" * 5000 + "]" * 5000,
+        '{"op": "all", "rules": [{"type": "consent", "channel": "\\u0000"}]}',
+        '{"op": "all", "rules": [{"type": "trait", "field": "\\ud800", "op": "="}]}',
+        '{"op": "all", "rules": [{"type": "trait", "\\ud800": 1}]}',
+        '{"op": "all", "rules": [{"type": "trait", "field": "orders_count", "op": "\\ud800"}]}',
+    ],
+)
 def test_garbage_in_the_form_is_a_form_error(rules):
     response = client_for(roles.MARKETER).post(ADD, {"name": "x", "rules": rules})
     assert response.status_code == 200

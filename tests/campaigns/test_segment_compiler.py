@@ -185,6 +185,8 @@ def test_events_in_window_with_counts(make_customer, add_event):
     assert members({**viewed, "count_op": "<=", "count": 1}) == {once.pk, never.pk}
     assert members({**viewed, "within": 7, "unit": "days", "count": 2}) == {twice.pk, once.pk}
     assert members({**viewed, "count": 0}) == {twice.pk, once.pk, never.pk}
+    impossible = trait("orders_count", ">", 99)
+    assert members({**viewed, "count": 0}, impossible, op="any") == {twice.pk, once.pk, never.pk}
 
 
 def test_cart_updated_and_no_order_since(make_customer, add_event):
@@ -215,9 +217,13 @@ def test_purchases_of_a_category_or_product_in_a_window(make_customer, add_order
     add_order(cancelled, catalogue.boot, catalogue.store, status=OrderStatus.CANCELLED)
     shirt = make_customer()
     add_order(shirt, catalogue.shirt, catalogue.store)
+    hiker = make_customer()
+    add_order(hiker, catalogue.hiker, catalogue.store)
     shoes = {"type": "purchase", "what": "category", "codes": ["shoes"]}  # boots' parent
-    assert members(shoes) == {boots.pk, old_boots.pk}
-    assert members({**shoes, "within_days": 30}) == {boots.pk}
+    assert members(shoes) == {boots.pk, old_boots.pk, hiker.pk}
+    assert members({**shoes, "codes": ["boots"]}) == {boots.pk, old_boots.pk, hiker.pk}
+    assert members({**shoes, "codes": ["hiking-boots"]}) == {hiker.pk}
+    assert members({**shoes, "within_days": 30}) == {boots.pk, hiker.pk}
     assert members({"type": "purchase", "what": "product", "codes": ["shirt-y"]}) == {shirt.pk}
     assert members({**shoes, "codes": ["nothing"]}) == set()
 
@@ -320,3 +326,29 @@ def test_the_count_is_one_query_and_no_python_loop(
         assert selectors.count_segment(rules) == 3
     with django_assert_max_num_queries(1):
         assert len(selectors.sample_segment(rules, 2)) == 2
+
+
+def test_the_per_customer_consent_form_only_below_a_narrowing_all_group(make_segment):
+    consent = {"type": "consent", "channel": "email"}
+    event = {"type": "event", "event": "cart_updated"}
+
+    def per_customer(rules) -> bool:
+        return "COALESCE" in str(selectors.segment_queryset(rules).query)
+
+    assert per_customer({"op": "all", "rules": [event, {"op": "any", "rules": [consent]}]})
+    assert per_customer({"op": "all", "rules": [{"type": "purchase_channel", "channels": ["web"]}, consent]})  # fmt: skip
+    assert not per_customer({"op": "any", "rules": [event, consent]})
+    assert not per_customer({"op": "all", "rules": [{**event, "count_op": "=", "count": 0}, consent]})  # fmt: skip
+    # a member segment is its own query block: the group that names it does not narrow it
+    inner = make_segment({"op": "all", "rules": [consent]})
+    assert not per_customer({"op": "all", "rules": [event, {"type": "segment", "segment": inner.pk}]})  # fmt: skip
+
+
+def test_customers_without_traits_still_match_the_other_side_of_an_any(make_customer):
+    untraced = make_customer(preferred_language="es")  # no traits row: a LEFT JOIN keeps them
+    loyal = make_customer(preferred_language="en", traits={"orders_count": 5, "recency_score": 5})
+    make_customer(preferred_language="en", traits={"orders_count": 1, "recency_score": 2})
+    rules = [trait("orders_count", ">=", 3), profile("language", "=", "es")]
+    assert members(*rules, op="any") == {untraced.pk, loyal.pk}
+    nested = {"op": "any", "rules": [trait("recency_score", "is_set", False), trait("orders_count", "=", 5)]}  # fmt: skip
+    assert members(profile("is_anonymous", "=", True), nested) == {untraced.pk, loyal.pk}

@@ -2,6 +2,8 @@
 service writes nothing then. Memberships may not loop."""
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from campaigns import selectors, services
 from campaigns.exceptions import InvalidSegment
@@ -172,3 +174,41 @@ def test_catalogue_describes_every_condition_type():
     assert fields["orders_count"]["kind"] == "int"
     assert ["between", "between"] in fields["revenue"]["operators"]
     assert types["consent"]["params"][0]["choices"][0] == ["email", "E-mail"]
+
+
+# --- Fuzz: any JSON-like tree either validates or lists printable problems ----------------------
+
+ANY_TEXT = st.lists(  # with NUL and lone surrogates, as JSON escapes can carry them
+    st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff", "“"])), max_size=8
+).map("".join)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), ANY_TEXT,
+    st.sampled_from(["trait", "profile", "consent", "event", "segment", "orders_count", "revenue", "=", "in", "between", "is_set", "email", "2026-01-01"]),
+)  # fmt: skip
+KEYS = st.one_of(ANY_TEXT, st.sampled_from(["field", "op", "value", "channel", "event", "rules"]))
+CONDITIONS = st.tuples(
+    st.sampled_from(["trait", "profile", "consent", "event", "store", "segment", "x"]),
+    st.dictionaries(KEYS, SCALARS, max_size=4),
+).map(lambda pair: {**pair[1], "type": pair[0]})
+NODES = st.recursive(
+    st.one_of(SCALARS, CONDITIONS),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.fixed_dictionaries(
+            {"op": st.sampled_from(["all", "any"]), "rules": st.lists(children, max_size=4)}
+        ),
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rules=NODES)
+def test_fuzzed_trees_validate_or_list_printable_problems(rules):
+    try:
+        validate_rules(rules)
+    except InvalidSegment as exc:
+        assert exc.fields["rules"]
+        for message in exc.fields["rules"]:
+            message.encode("utf-8")  # no lone surrogate: fit for a page or a JSON body
+            assert "\x00" not in message
