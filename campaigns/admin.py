@@ -80,7 +80,6 @@ def builder_texts() -> dict:
         "yes": _("yes"),
         "no": _("no"),
         "empty": _("No conditions: every live customer."),
-        "customers": _("customers match"),
         "counting": _("Counting…"),
         "failed": _("The count failed; try again."),
         "sample": _("Some of them"),
