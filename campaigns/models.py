@@ -53,3 +53,46 @@ class Campaign(models.Model):
     def clean(self):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": _("The campaign must end after it starts.")})
+
+
+def empty_rules() -> dict:
+    return {"op": "all", "rules": []}
+
+
+class Segment(models.Model):
+    """Customers described by a rule tree (``campaigns.segments``), counted live, never stored
+    as a list: the tree compiles to one query on Customer each time it is read."""
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    rules = models.JSONField(
+        _("rules"),
+        default=empty_rules,
+        help_text=_('A rule tree: {"op": "all" or "any", "rules": [conditions or groups]}.'),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("last changed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name", "pk"]
+
+    def __str__(self):
+        return self.name

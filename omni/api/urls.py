@@ -28,4 +28,5 @@ urlpatterns = [
     path("", include("inventory.api.urls")),
     path("", include("customers.api.urls")),
     path("", include("orders.api.urls")),
+    path("", include("campaigns.api.urls")),
 ]

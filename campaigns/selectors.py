@@ -1,0 +1,44 @@
+"""Reads of the campaigns app."""
+
+from django.db.models import QuerySet
+
+from campaigns.models import Segment
+from campaigns.segments import compile_rules, references_in
+from customers.models import Customer, CustomerStatus
+
+SAMPLE_SIZE = 10
+MAX_SAMPLE = 100
+
+
+def segment_queryset(rules, *, now=None, segment_id: int | None = None) -> QuerySet[Customer]:
+    """The live customers the rule tree describes: one query, however deep the tree (merged
+    and erased profiles are never in a segment). InvalidSegment on a bad tree."""
+    condition = compile_rules(rules, now=now, segment_id=segment_id)
+    return Customer.objects.filter(status=CustomerStatus.LIVE).filter(condition)
+
+
+def count_segment(rules, *, now=None, segment_id: int | None = None) -> int:
+    return segment_queryset(rules, now=now, segment_id=segment_id).order_by().count()
+
+
+def sample_segment(rules, n: int = SAMPLE_SIZE, *, now=None) -> list[Customer]:
+    """Up to ``n`` matching customers, newest first (for a marketer to eyeball)."""
+    n = max(0, min(n, MAX_SAMPLE))
+    return list(segment_queryset(rules, now=now).order_by("-pk")[:n])
+
+
+def segments() -> QuerySet[Segment]:
+    return Segment.objects.select_related("created_by", "updated_by").order_by("name", "pk")
+
+
+def count_saved_segment(segment: Segment, *, now=None) -> int:
+    return count_segment(segment.rules, now=now, segment_id=segment.pk)
+
+
+def segments_naming(segment: Segment) -> list[Segment]:
+    """The other segments whose rules name this one (membership conditions, at any depth)."""
+    return [
+        other
+        for other in Segment.objects.exclude(pk=segment.pk).order_by("name", "pk")
+        if segment.pk in references_in(other.rules)
+    ]
