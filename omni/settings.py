@@ -311,6 +311,11 @@ MESSAGING_UNSUBSCRIBE_MAILTO = env(
 )
 # An SMS longer than this many segments (153 GSM-7 / 67 UCS-2 characters each) is refused.
 MESSAGING_SMS_MAX_SEGMENTS = env.int("MESSAGING_SMS_MAX_SEGMENTS", default=3)
+# The e-mail provider's bounce/complaint webhook signs its calls with this shared secret
+# (HMAC-SHA256, campaigns.tracking.verify_webhook_signature); empty turns the webhook off (403).
+CAMPAIGN_WEBHOOK_SECRET = env("CAMPAIGN_WEBHOOK_SECRET", default="")
+# Marketing messages wait outside these local hours (campaigns.quiet_hours); equal = no quiet hours.
+CAMPAIGN_QUIET_HOURS = tuple(env.list("CAMPAIGN_QUIET_HOURS", default=["21:00", "09:00"]))
 
 # Orders. VAT per product tax class (Spain's rates, in percent); prices include VAT.
 VAT_RATES = {"standard": "21", "reduced": "10", "super_reduced": "4", "exempt": "0"}
