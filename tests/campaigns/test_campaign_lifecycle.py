@@ -17,6 +17,12 @@ from tests.campaigns.pipeline import campaign, shopper
 pytestmark = pytest.mark.django_db
 S = CampaignStatus
 
+
+@pytest.fixture(autouse=True)
+def _no_quiet_hours(settings):
+    settings.CAMPAIGN_QUIET_HOURS = ("00:00", "00:00")  # the test sends now, whatever the hour
+
+
 ACTIONS = {
     S.SCHEDULED: services.schedule_campaign,
     S.DRAFT: services.unschedule_campaign,
