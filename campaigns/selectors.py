@@ -2,7 +2,8 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
 from campaigns.segments import compile_rules, references_in
@@ -71,3 +72,14 @@ def next_deferred(campaign_id: int) -> datetime | None:
 
 def has_queued(campaign_id: int) -> bool:
     return Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED).exists()
+
+
+def campaigns_with_claimable_rows(now: datetime | None = None) -> list[int]:
+    """Sending campaigns (no sending rate: their task paces itself) with queued rows that may
+    go out now."""
+    now = now or timezone.now()
+    claimable = Delivery.objects.filter(
+        campaign=OuterRef("pk"), status=DeliveryStatus.QUEUED
+    ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    sending = Campaign.objects.filter(status=CampaignStatus.SENDING, send_rates={})
+    return list(sending.filter(Exists(claimable)).order_by("pk").values_list("pk", flat=True))

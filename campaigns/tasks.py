@@ -9,8 +9,14 @@ from campaigns import planning, selectors, sending, services
 
 @shared_task(acks_late=True)
 def start_due_campaigns_task() -> int:
-    """Beat, every minute: start the scheduled campaigns whose time has come."""
-    return services.start_due_campaigns()
+    """Beat, every minute: start the scheduled campaigns whose time has come, and send again
+    for every sending campaign with rows to claim — the recovery after a worker died with a
+    sending task (its rows went back to queued when its transaction died; duplicate tasks are
+    harmless, they claim with SKIP LOCKED)."""
+    started = services.start_due_campaigns()
+    for campaign_id in selectors.campaigns_with_claimable_rows():
+        send_campaign_task.delay(campaign_id)
+    return started
 
 
 @shared_task(acks_late=True)

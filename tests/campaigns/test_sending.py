@@ -177,3 +177,18 @@ def test_a_sending_rate_sends_one_batch_a_minute(outbox, monkeypatch):
     run = sending.send_until_done(campaign_id=made.pk)
     assert run.sent == 2 and run.retry_at is not None
     assert len(outbox) == 2
+
+
+def test_beat_sends_again_for_sending_campaigns_with_claimable_rows(outbox, monkeypatch):
+    from campaigns import selectors, tasks
+
+    shopper()
+    made = sending_campaign()
+    paced = sending_campaign(send_rates={"email": 10})
+    waiting = sending_campaign()
+    Delivery.objects.filter(campaign=waiting).update(not_before=NOON_MADRID + timedelta(days=1))
+    monkeypatch.setattr(sending.timezone, "now", lambda: NOON_MADRID)
+    assert selectors.campaigns_with_claimable_rows() == [made.pk]
+    tasks.start_due_campaigns_task()  # eager: the send task runs now
+    assert row(made, made.deliveries.get().customer).status == "sent"
+    assert paced.deliveries.get().status == waiting.deliveries.get().status == "queued"
