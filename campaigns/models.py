@@ -367,8 +367,13 @@ class Delivery(models.Model):
     """One campaign step to one customer: the unique row that makes retries and crashed workers
     safe (planning inserts it once; sending claims it with SKIP LOCKED and marks it)."""
 
+    # Indexed by the unique constraint (campaign, step, customer): no index of its own.
     campaign = models.ForeignKey(
-        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="deliveries"
+        Campaign,
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
     )
     step = models.PositiveSmallIntegerField(_("step"), default=0)
     variant = models.ForeignKey(

@@ -13,9 +13,13 @@ query, never in a Python loop over customers:
   when the campaign allows it. None: suppressed, ``no_consent`` if they have an address for one
   of the channels, else ``no_address``.
 
-The statement is ``campaigns.queries.insert_planned`` (INSERT … SELECT … ON CONFLICT DO NOTHING,
-with its ORM twin).
+The statement is ``campaigns.queries.insert_planned``: INSERT … SELECT … ON CONFLICT DO NOTHING
+over :func:`contact_data` (the ORM compiles the segment and the look-ups; the decisions are
+CASEs over its columns, each look-up computed once per customer), with the ORM twin
+:func:`planned_deliveries` deciding in annotations.
 """
+
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import (
@@ -110,9 +114,7 @@ def _with_contact_data(customers: QuerySet, channels: list[str]) -> QuerySet:
 def _channel_choice(channels: list[str], preferred_first: bool) -> Case:
     whens = []
     if preferred_first:
-        whens += [
-            When(Q(traits__preferred_channel=c) & _eligible(c), then=Value(c)) for c in channels
-        ]
+        whens += [When(Q(preferred=c) & _eligible(c), then=Value(c)) for c in channels]
     whens += [When(_eligible(c), then=Value(c)) for c in channels]
     return Case(*whens, default=Value(""), output_field=CharField())
 
@@ -143,18 +145,58 @@ def _variant_choice(campaign: Campaign, holdout: Q):
     return Case(*whens, default=Value(variants[-1][0]), output_field=BigIntegerField())
 
 
-def planned_deliveries(campaign: Campaign, *, step: int = 0, now=None) -> QuerySet:
-    """The rows planning inserts, as a values() queryset over the segment's customers (one
-    query, columns :data:`PLANNED_COLUMNS`)."""
+@dataclass(frozen=True)
+class PlanSpec:
+    """The per-campaign constants of the decisions (the SQL path writes them as CASEs)."""
+
+    campaign_id: int
+    step: int
+    channels: tuple[str, ...]
+    preferred_first: bool
+    holdout_below: int
+    variants: tuple[tuple[int, int], ...]  # (bucket bound, variant pk), the last one unbounded
+
+
+def plan_spec(campaign: Campaign, step: int = 0) -> PlanSpec:
+    variants, cumulative = [], 0
+    for pk, split in campaign.variants.order_by("pk").values_list("pk", "split_percent"):
+        cumulative += split
+        variants.append((cumulative * BUCKETS // 100, pk))
+    return PlanSpec(
+        campaign_id=campaign.pk,
+        step=step,
+        channels=tuple(c for c in campaign.channels if c != CampaignChannel.SOCIAL),
+        preferred_first=campaign.allow_preferred_channel,
+        holdout_below=campaign.holdout_percent * BUCKETS // 100,
+        variants=tuple(variants),
+    )
+
+
+def contact_data(campaign: Campaign, *, now=None) -> QuerySet:
+    """The segment's customers with what the decisions need, one row each: consents and
+    addresses of the campaign's channels, preferred channel, home store and the two hash
+    buckets (the SQL path decides on these columns)."""
     channels = [c for c in campaign.channels if c != CampaignChannel.SOCIAL]
     customers = selectors.segment_queryset(
         campaign.segment.rules, now=now, segment_id=campaign.segment_id
     ).order_by()
+    contacts = _with_contact_data(customers, channels).annotate(
+        h_bucket=bucket("h:", campaign.pk),
+        v_bucket=bucket("v:", campaign.pk),
+        preferred=F("traits__preferred_channel"),
+    )
+    return contacts.values("pk", "home_store", *contacts.query.annotations)
+
+
+def planned_deliveries(campaign: Campaign, *, step: int = 0, now=None) -> QuerySet:
+    """The rows planning inserts, as a values() queryset over the segment's customers (one
+    query, columns :data:`PLANNED_COLUMNS`)."""
+    channels = [c for c in campaign.channels if c != CampaignChannel.SOCIAL]
     holdout = Q(h_bucket__lt=campaign.holdout_percent * BUCKETS // 100)
     no_channel = Q(d_channel="")
     planned = (
-        _with_contact_data(customers, channels)
-        .annotate(h_bucket=bucket("h:", campaign.pk), v_bucket=bucket("v:", campaign.pk))
+        contact_data(campaign, now=now)
+        .values()  # the ORM decides on every column (values() again below)
         .annotate(d_channel=_channel_choice(channels, campaign.allow_preferred_channel))
         .annotate(
             d_campaign=Value(campaign.pk),
@@ -184,5 +226,9 @@ def plan_campaign(*, campaign: Campaign, step: int = 0, now=None) -> int:
     if campaign.segment_id is None:
         return 0
     now = now or timezone.now()
-    planned = planned_deliveries(campaign, step=step, now=now)
-    return queries.insert_planned(planned, campaign_id=campaign.pk, step=step, now=now)
+    return queries.insert_planned(
+        contact_data(campaign, now=now),
+        planned_deliveries(campaign, step=step, now=now),
+        spec=plan_spec(campaign, step),
+        now=now,
+    )

@@ -125,7 +125,15 @@ def test_preferred_channel_first_only_when_the_campaign_allows_it():
 def test_both_paths_plan_the_same_rows(settings):
     many(300)
     shopper(consents=(), addresses=())
-    made = campaign(holdout=10, splits=(("A", 50), ("B", 50)), channels=("sms", "email"))
+    shopper(consents=("sms",), addresses=("email",))
+    shopper(consents=("email", "push"), addresses=("email", "push"), preferred="push")
+    shopper(consents=("sms",), addresses=(), home_store="mad", preferred="store")
+    made = campaign(
+        holdout=10,
+        splits=(("A", 50), ("B", 30), ("C", 20)),
+        channels=("sms", "email", "push", "store"),
+        allow_preferred_channel=True,
+    )
     columns = ("customer_id", "variant_id", "channel", "status", "reason", "address")
     settings.OMNI_FAST_SQL = True
     planning.plan_campaign(campaign=made)
