@@ -109,6 +109,9 @@ class Campaign(models.Model):
     )
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    step = models.PositiveSmallIntegerField(
+        _("occurrence"), default=0, editable=False, help_text=_("A recurring campaign's run.")
+    )
     started_at = models.DateTimeField(_("sending started"), null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
@@ -190,15 +193,31 @@ def _rate_errors(rates) -> dict:
     return {}
 
 
-def _recurrence_errors(text) -> dict:
+def parse_recurrence(text: str):
+    """A standard five-field crontab ("minute hour day-of-month month day-of-week", Sunday 0)
+    as Celery's ``crontab``; ValueError when it is not one."""
     from celery.schedules import crontab
 
     parts = text.split() if isinstance(text, str) else []
+    if len(parts) != 5:
+        raise ValueError(text)
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
     try:
-        if len(parts) != 5:
-            raise ValueError(text)
-        crontab(*parts)
-    except (ValueError, TypeError):
+        return crontab(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+        )
+    except (TypeError, KeyError) as exc:
+        raise ValueError(text) from exc
+
+
+def _recurrence_errors(text) -> dict:
+    try:
+        parse_recurrence(text)
+    except ValueError:
         return {"recurrence": _("A crontab schedule: minute hour day month weekday.")}
     return {}
 

@@ -303,4 +303,4 @@ def send_until_done(*, campaign_id: int) -> SendRun:
 def _finish(campaign: Campaign) -> None:
     # Another worker finished it, or a marketer paused or cancelled it meanwhile: fine.
     with contextlib.suppress(InvalidTransition):
-        lifecycle.finish_campaign(campaign=campaign, acting_user=None)
+        lifecycle.complete_campaign(campaign=campaign, acting_user=None)

@@ -25,7 +25,7 @@ def plan_campaign_task(campaign_id: int) -> int:
     campaign = selectors.campaign_or_none(campaign_id)
     if campaign is None or not selectors.is_sending(campaign):
         return 0
-    planned = planning.plan_campaign(campaign=campaign)
+    planned = planning.plan_campaign(campaign=campaign, step=campaign.step)
     send_campaign_task.delay(campaign_id)
     return planned
 

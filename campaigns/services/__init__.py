@@ -4,6 +4,7 @@ in ``campaigns.planning`` and ``campaigns.sending``."""
 
 from campaigns.services.lifecycle import (
     cancel_campaign,
+    complete_campaign,
     finish_campaign,
     pause_campaign,
     resume_campaign,
@@ -23,6 +24,7 @@ __all__ = [
     "DESCRIPTION_LENGTH",
     "NAME_LENGTH",
     "cancel_campaign",
+    "complete_campaign",
     "delete_segment",
     "finish_campaign",
     "pause_campaign",

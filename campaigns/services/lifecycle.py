@@ -6,8 +6,10 @@ every status but finished → cancelled. Each change locks the campaign row, che
 the acting user. Starting plans the deliveries and enqueues the sending after commit.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,6 +21,7 @@ from campaigns.models import (
     CampaignChannel,
     CampaignStatus,
     CampaignStatusChange,
+    parse_recurrence,
 )
 
 S = CampaignStatus
@@ -39,9 +42,18 @@ MESSAGE_CHANNELS = (
 )
 
 
-def _transition(campaign: Campaign, to: str, acting_user, **changes) -> Campaign:
+# A recurring campaign's run that ends goes back to scheduled for its next run (only then).
+NEXT_RUN = (S.SENDING, S.SCHEDULED)
+
+
+def _transition(
+    campaign: Campaign, to: str, acting_user, *, recurring: bool = False, **changes
+) -> Campaign:
     campaign = locks.campaign_for_update(campaign.pk)
-    if to not in TRANSITIONS[campaign.status]:
+    allowed = TRANSITIONS[campaign.status]
+    if recurring:
+        allowed = frozenset({to}) if (campaign.status, to) == NEXT_RUN else frozenset()
+    if to not in allowed:
         raise InvalidTransition(
             _("A campaign that is %(status)s cannot become %(to)s.")
             % {"status": campaign.get_status_display(), "to": S(to).label},
@@ -138,6 +150,44 @@ def cancel_campaign(*, campaign: Campaign, acting_user) -> Campaign:
 @transaction.atomic
 def finish_campaign(*, campaign: Campaign, acting_user=None) -> Campaign:
     return _transition(campaign, S.FINISHED, acting_user, finished_at=timezone.now())
+
+
+MAX_DAYS_AHEAD = 5 * 366  # "29 2 * * 1": a Monday 29 February can be years away
+
+
+def next_run(recurrence: str, after: datetime) -> datetime | None:
+    """The first minute after ``after`` that the crontab ``recurrence`` names, on the wall
+    clock of ``settings.TIME_ZONE`` (so 10:00 stays 10:00 across daylight-saving changes)."""
+    cron = parse_recurrence(recurrence)
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local = after.astimezone(zone)
+    for offset in range(MAX_DAYS_AHEAD):
+        day = local.date() + timedelta(days=offset)
+        weekday = (day.weekday() + 1) % 7  # crontab: Sunday is 0
+        if day.month not in cron.month_of_year or day.day not in cron.day_of_month:
+            continue
+        if weekday not in cron.day_of_week:
+            continue
+        for hour in sorted(cron.hour):
+            for minute in sorted(cron.minute):
+                moment = datetime.combine(day, time(hour, minute), tzinfo=zone)
+                if moment > after:
+                    return moment.astimezone(UTC)
+    return None
+
+
+@transaction.atomic
+def complete_campaign(*, campaign: Campaign, acting_user=None) -> Campaign:
+    """A sending campaign with nothing left to send: finished, or — recurring — scheduled
+    again for its next run as the next step (its deliveries are planned anew then: the
+    unique key is campaign × step × customer)."""
+    campaign = locks.campaign_for_update(campaign.pk)
+    upcoming = next_run(campaign.recurrence, timezone.now()) if campaign.recurrence else None
+    if upcoming is None:
+        return finish_campaign(campaign=campaign, acting_user=acting_user)
+    return _transition(
+        campaign, S.SCHEDULED, acting_user, recurring=True, send_at=upcoming, step=campaign.step + 1
+    )
 
 
 def start_due_campaigns(*, now: datetime | None = None) -> int:

@@ -140,6 +140,9 @@ def test_channels_holdout_rates_and_recurrence_are_checked():
     made.send_rates, made.recurrence = {"sms": 600}, "0 10 * * 1"
     made.channels, made.holdout_percent = ["sms", "email"], 10
     made.full_clean()
+    made.recurrence = "0 10 * * 9"  # no ninth weekday
+    with pytest.raises(ValidationError, match="crontab"):
+        made.full_clean()
 
 
 def test_variant_with_an_unknown_variable_is_refused_at_save_with_the_line():
@@ -163,3 +166,50 @@ def test_variant_with_a_syntax_error_or_an_unknown_channel_is_refused():
         CampaignVariant(campaign=made, name="D", content={"fax": {"body": "x"}}).save()
     with pytest.raises(ValidationError):
         CampaignVariant(campaign=made, name="E", content=["not", "a", "mapping"]).save()
+
+
+# --- Recurring campaigns ----------------------------------------------------------------------
+
+
+def test_next_run_follows_the_crontab_on_the_local_wall_clock():
+    from datetime import UTC, datetime
+
+    from campaigns.services.lifecycle import next_run
+
+    tuesday = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
+    assert next_run("0 10 * * 1", tuesday) == datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+    # Daylight saving starts on 29 March: 10:00 in Madrid is 08:00 UTC from then on.
+    assert next_run("0 10 * * *", datetime(2026, 3, 28, 12, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 29, 8, 0, tzinfo=UTC
+    )
+    assert next_run("30 9 1 * *", tuesday) == datetime(2026, 4, 1, 7, 30, tzinfo=UTC)
+
+
+def test_a_recurring_campaign_is_scheduled_again_as_its_next_step(marketer, outbox):
+    ana = shopper()
+    made = campaign(status=S.SENDING, recurrence="0 10 * * 1")
+    from campaigns import tasks
+
+    tasks.plan_campaign_task(made.pk)  # plans step 0, sends, completes the run
+    made.refresh_from_db()
+    assert (made.status, made.step) == (S.SCHEDULED, 1)
+    assert made.send_at > timezone.now() and made.send_at.weekday() == 0
+    assert made.history.get().from_status == S.SENDING
+    assert services.start_due_campaigns(now=made.send_at) == 1
+    tasks.plan_campaign_task(made.pk)
+    steps = sorted(
+        Delivery.objects.filter(campaign=made, customer=ana).values_list("step", "status")
+    )
+    assert steps == [(0, "sent"), (1, "sent")]
+    assert len(outbox) == 2
+
+
+def test_complete_finishes_a_one_off_campaign_and_refuses_one_not_sending(marketer):
+    one_off = campaign(status=S.SENDING)
+    assert services.complete_campaign(campaign=one_off, acting_user=marketer).status == S.FINISHED
+    for status in (S.DRAFT, S.PAUSED, S.SCHEDULED):
+        made = campaign(status=status, recurrence="0 10 * * 1")
+        with pytest.raises(InvalidTransition):
+            services.complete_campaign(campaign=made, acting_user=marketer)
+        made.refresh_from_db()
+        assert (made.status, made.step) == (status, 0)
