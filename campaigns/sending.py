@@ -26,12 +26,14 @@ tasks for the staff of the customer's store: the row is the task, nothing goes t
 """
 
 import contextlib
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns import budget, locks, selectors, tracking
@@ -159,7 +161,7 @@ def unsubscribe_url(row: Delivery) -> str:
     return settings.CAMPAIGN_UNSUBSCRIBE_URL.format(token=token)
 
 
-def _context(row: Delivery) -> dict:
+def _context(row: Delivery, unsubscribe: str) -> dict:
     customer = row.customer
     return build_context(
         customer={
@@ -168,7 +170,7 @@ def _context(row: Delivery) -> dict:
             "language": customer.preferred_language,
         },
         coupon_code=row.coupon_code,
-        unsubscribe_url=unsubscribe_url(row),
+        unsubscribe_url=unsubscribe,
     )
 
 
@@ -178,7 +180,8 @@ def _message(campaign: Campaign, row: Delivery, variants: dict) -> messaging.Mes
     templates = (variant.content if variant else {}).get(row.channel)
     if not templates:
         raise ContentError("no content for this channel", code="missing")
-    rendered = render_message(row.channel, templates, _context(row))
+    unsubscribe = unsubscribe_url(row)
+    rendered = render_message(row.channel, templates, _context(row, unsubscribe))
     if row.channel == CampaignChannel.STORE:
         return None
     return messaging.Message(
@@ -188,7 +191,7 @@ def _message(campaign: Campaign, row: Delivery, variants: dict) -> messaging.Mes
         body=rendered.body,
         html=rendered.html,
         metadata={"delivery_id": row.pk, "campaign_id": campaign.pk},
-        unsubscribe_url=unsubscribe_url(row) if row.channel == CampaignChannel.EMAIL else "",
+        unsubscribe_url=unsubscribe if row.channel == CampaignChannel.EMAIL else "",
     )
 
 
@@ -224,13 +227,20 @@ def _record_sent(rows: list[Delivery], now: datetime, result: BatchResult) -> No
 
 
 def _save(result: BatchResult, now: datetime) -> None:
+    """One UPDATE per outcome (status, reason, deferral time) — a batch has a handful — and the
+    personal coupon codes, which differ per row, in one more."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
     for row in result.changed:
-        row.attempts += 1 if row.status != DeliveryStatus.QUEUED else 0
-        row.updated_at = now
-    Delivery.objects.bulk_update(
-        result.changed,
-        ["status", "reason", "not_before", "sent_at", "coupon_code", "attempts", "updated_at"],
-    )
+        groups[(row.status, row.reason, row.not_before)].append(row.pk)
+    for (status, reason, not_before), pks in groups.items():
+        fields = {"status": status, "reason": reason, "not_before": not_before, "updated_at": now}
+        if status != DeliveryStatus.QUEUED:
+            fields["attempts"] = F("attempts") + 1
+        if status == DeliveryStatus.SENT:
+            fields["sent_at"] = now
+        Delivery.objects.filter(pk__in=pks).update(**fields)
+    with_codes = [row for row in result.changed if row.coupon_code]
+    Delivery.objects.bulk_update(with_codes, ["coupon_code"])
 
 
 @transaction.atomic
