@@ -192,3 +192,17 @@ def test_beat_sends_again_for_sending_campaigns_with_claimable_rows(outbox, monk
     tasks.start_due_campaigns_task()  # eager: the send task runs now
     assert row(made, made.deliveries.get().customer).status == "sent"
     assert paced.deliveries.get().status == waiting.deliveries.get().status == "queued"
+
+
+def test_delivery_counts_give_every_status_for_the_progress_bar(outbox):
+    from campaigns import selectors
+
+    shopper(), shopper(consents=())
+    made = sending_campaign()
+    assert selectors.delivery_counts(made) == {
+        "queued": 1, "sent": 0, "failed": 0, "suppressed": 1,
+        "opened": 0, "clicked": 0, "converted": 0,
+    }  # fmt: skip
+    sending.send_batch(campaign_id=made.pk, now=NOON_MADRID)
+    counts = selectors.delivery_counts(made)
+    assert (counts["queued"], counts["sent"], counts["suppressed"]) == (0, 1, 1)
