@@ -1,8 +1,11 @@
 """Reads of the campaigns app."""
 
-from django.db.models import QuerySet
+from datetime import datetime
 
-from campaigns.models import Segment
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
 from campaigns.segments import compile_rules, references_in
 from customers.models import Customer, CustomerStatus
 
@@ -42,3 +45,41 @@ def segments_naming(segment: Segment) -> list[Segment]:
         for other in Segment.objects.exclude(pk=segment.pk).order_by("name", "pk")
         if segment.pk in references_in(other.rules)
     ]
+
+
+def campaign_or_none(pk: int) -> Campaign | None:
+    return Campaign.objects.filter(pk=pk).select_related("segment", "promotion").first()
+
+
+def is_sending(campaign: Campaign) -> bool:
+    return campaign.status == CampaignStatus.SENDING
+
+
+def delivery_counts(campaign: Campaign) -> dict[str, int]:
+    """status → deliveries of the campaign (every status present, 0 when none)."""
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
+    rows = campaign.deliveries.values("status").annotate(n=Count("pk")).order_by()
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def next_deferred(campaign_id: int) -> datetime | None:
+    """When the first delivery deferred by quiet hours may go out (None: none deferred)."""
+    return Delivery.objects.filter(
+        campaign_id=campaign_id, status=DeliveryStatus.QUEUED, not_before__isnull=False
+    ).aggregate(first=Min("not_before"))["first"]
+
+
+def has_queued(campaign_id: int) -> bool:
+    return Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED).exists()
+
+
+def campaigns_with_claimable_rows(now: datetime | None = None) -> list[int]:
+    """Sending campaigns (no sending rate: their task paces itself) with queued rows that may
+    go out now."""
+    now = now or timezone.now()
+    claimable = Delivery.objects.filter(
+        campaign=OuterRef("pk"), status=DeliveryStatus.QUEUED
+    ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    sending = Campaign.objects.filter(status=CampaignStatus.SENDING, send_rates={})
+    return list(sending.filter(Exists(claimable)).order_by("pk").values_list("pk", flat=True))
