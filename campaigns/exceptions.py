@@ -21,3 +21,22 @@ class SegmentNotFound(NotFound):
 class SegmentInUse(Conflict):
     code = "segment_in_use"
     default_message = _("Other segments include this one; change them first.")
+
+
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+    default_message = _("No such campaign.")
+
+
+class InvalidTransition(Conflict):
+    """A lifecycle step the campaign's status does not allow (e.g. resuming a finished one)."""
+
+    code = "invalid_campaign_transition"
+    default_message = _("The campaign cannot make this change in its current status.")
+
+
+class CampaignNotReady(DomainError):
+    """A campaign that cannot be scheduled yet: ``fields`` names what is missing or wrong."""
+
+    code = "campaign_not_ready"
+    default_message = _("The campaign is not ready to be scheduled.")

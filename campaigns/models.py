@@ -1,16 +1,45 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from campaigns.content import validate_message
 
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     SCHEDULED = "scheduled", _("Scheduled")
-    RUNNING = "running", _("Running")
+    SENDING = "sending", _("Sending")
     PAUSED = "paused", _("Paused")
+    CANCELLED = "cancelled", _("Cancelled")
     FINISHED = "finished", _("Finished")
+
+
+class CampaignChannel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("SMS")
+    PUSH = "push", _("Push")
+    STORE = "store", _("In-store task")
+    SOCIAL = "social", _("Social custom audience")
+
+
+class CampaignPriority(models.TextChoices):
+    """Which contact budget a campaign spends (``settings.CAMPAIGN_CONTACT_BUDGET_BY_PRIORITY``)."""
+
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+
+
+MAX_HOLDOUT_PERCENT = 50
+
+
+def default_channels() -> list[str]:
+    return [CampaignChannel.EMAIL]
 
 
 class Campaign(models.Model):
@@ -21,8 +50,67 @@ class Campaign(models.Model):
     status = models.CharField(
         _("status"), max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
+    goal = models.CharField(_("goal"), max_length=200, blank=True)
+    segment = models.ForeignKey(
+        "Segment",
+        verbose_name=_("audience segment"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+    )
+    # Numbers and flags are blank=True with a default: a form that omits them keeps the default
+    # (clean() refuses an explicit empty value).
+    channels = ArrayField(
+        models.CharField(max_length=10, choices=CampaignChannel.choices),
+        verbose_name=_("channels, in order of priority"),
+        default=default_channels,
+        blank=True,
+        size=len(CampaignChannel.values),
+    )
+    allow_preferred_channel = models.BooleanField(
+        _("shopper's preferred channel first"), default=False, blank=True
+    )
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("holdout %"),
+        default=0,
+        blank=True,
+        validators=[MaxValueValidator(MAX_HOLDOUT_PERCENT)],
+        help_text=_("A control group that receives nothing, 0 to 50 %."),
+    )
+    priority = models.CharField(
+        _("priority"),
+        max_length=10,
+        choices=CampaignPriority.choices,
+        default=CampaignPriority.NORMAL,
+        blank=True,
+    )
+    send_rates = models.JSONField(
+        _("sending rate per channel"),
+        default=dict,
+        blank=True,
+        help_text=_('Messages per minute by channel, e.g. {"sms": 600}; empty: no limit.'),
+    )
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    recurrence = models.CharField(
+        _("recurrence"),
+        max_length=100,
+        blank=True,
+        help_text=_('A crontab schedule, e.g. "0 10 * * 1" (Mondays at 10:00).'),
+    )
+    promotion = models.ForeignKey(
+        "orders.Promotion",
+        verbose_name=_("offer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Each recipient gets a personal single-use code of this promotion."),
+    )
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    started_at = models.DateTimeField(_("sending started"), null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -44,6 +132,25 @@ class Campaign(models.Model):
                 | Q(ends_at__isnull=True)
                 | Q(ends_at__gt=F("starts_at")),
                 name="campaigns_campaign_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(channels__contained_by=CampaignChannel.values),
+                name="campaigns_campaign_known_channels",
+            ),
+            models.CheckConstraint(
+                condition=Q(holdout_percent__lte=MAX_HOLDOUT_PERCENT),
+                name="campaigns_campaign_holdout_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=CampaignStatus.values),
+                name="campaigns_campaign_known_status",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["send_at"],
+                condition=Q(status="scheduled"),
+                name="campaigns_campaign_due_idx",
             )
         ]
 
@@ -51,8 +158,136 @@ class Campaign(models.Model):
         return self.name
 
     def clean(self):
+        errors = {}
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValidationError({"ends_at": _("The campaign must end after it starts.")})
+            errors["ends_at"] = _("The campaign must end after it starts.")
+        for name in ("holdout_percent", "priority", "allow_preferred_channel", "channels"):
+            if getattr(self, name) is None:
+                errors[name] = _("This field is required.")
+        if self.channels and len(set(self.channels)) != len(self.channels):
+            errors["channels"] = _("Each channel may appear once.")
+        errors.update(_rate_errors(self.send_rates))
+        if self.recurrence:
+            errors.update(_recurrence_errors(self.recurrence))
+        if errors:
+            raise ValidationError(errors)
+
+
+MAX_RATE = 1_000_000
+
+
+def _rate_errors(rates) -> dict:
+    message = _("Messages per minute by channel: a positive whole number per channel.")
+    if not isinstance(rates, dict):
+        return {"send_rates": message}
+    for channel, rate in rates.items():
+        if (
+            channel not in CampaignChannel.values
+            or type(rate) is not int
+            or not 0 < rate <= MAX_RATE
+        ):
+            return {"send_rates": message}
+    return {}
+
+
+def _recurrence_errors(text) -> dict:
+    from celery.schedules import crontab
+
+    parts = text.split() if isinstance(text, str) else []
+    try:
+        if len(parts) != 5:
+            raise ValueError(text)
+        crontab(*parts)
+    except (ValueError, TypeError):
+        return {"recurrence": _("A crontab schedule: minute hour day month weekday.")}
+    return {}
+
+
+class CampaignStatusChange(models.Model):
+    """The audit trail of a campaign's lifecycle: who moved it from what to what, and when."""
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="history"
+    )
+    from_status = models.CharField(_("from"), max_length=12, choices=CampaignStatus.choices)
+    to_status = models.CharField(_("to"), max_length=12, choices=CampaignStatus.choices)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign status change")
+        verbose_name_plural = _("campaign status changes")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.from_status} → {self.to_status}"
+
+
+def _content_errors(content) -> dict:
+    """{channel: [messages]} of a variant's content ({channel: {part: source}})."""
+    if not isinstance(content, dict):
+        return {"content": [_("The content maps each channel to its parts.")]}
+    errors = {}
+    for channel, parts in content.items():
+        if channel not in CampaignChannel.values or channel == CampaignChannel.SOCIAL:
+            errors[str(channel)] = [_("This channel has no message content.")]
+            continue
+        try:
+            validate_message(channel, parts)
+        except ValidationError as exc:
+            errors[channel] = exc.messages
+    return errors
+
+
+class CampaignVariant(models.Model):
+    """One version of a campaign's content (A/B): its share of the audience and, per channel,
+    the templates of each part (``{"email": {"subject": ..., "html": ...}, "sms": {...}}``),
+    checked in the sandbox (``campaigns.content``) whenever it is saved."""
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="variants"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    split_percent = models.PositiveSmallIntegerField(
+        _("share of the audience %"), default=100, validators=[MaxValueValidator(100)]
+    )
+    content = models.JSONField(_("content per channel"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign variant")
+        verbose_name_plural = _("campaign variants")
+        ordering = ["campaign", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "name"], name="campaigns_variant_name_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(split_percent__lte=100), name="campaigns_variant_split_max"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.clean()  # a template that fails is never stored
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        errors = _content_errors(self.content)
+        if errors:
+            raise ValidationError(
+                {"content": [f"{c}: {m}" for c, ms in errors.items() for m in ms]}
+            )
 
 
 def empty_rules() -> dict:
@@ -96,3 +331,106 @@ class Segment(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SUPPRESSED = "suppressed", _("Suppressed")
+    OPENED = "opened", _("Opened")
+    CLICKED = "clicked", _("Clicked")
+    CONVERTED = "converted", _("Converted")
+
+
+# A delivery in these states reached the shopper: it counts against the contact budget.
+REACHED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.OPENED,
+    DeliveryStatus.CLICKED,
+    DeliveryStatus.CONVERTED,
+)
+
+
+class DeliveryReason(models.TextChoices):
+    NO_CONSENT = "no_consent", _("No consent")
+    CAP = "cap", _("Contact budget reached")
+    QUIET_HOURS = "quiet_hours", _("Deferred: quiet hours")
+    HOLDOUT = "holdout", _("Holdout (control group)")
+    NO_ADDRESS = "no_address", _("No address")
+    BOUNCED = "bounced", _("Bounced")
+    UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+    ERROR = "error", _("Could not be rendered or sent")
+
+
+class Delivery(models.Model):
+    """One campaign step to one customer: the unique row that makes retries and crashed workers
+    safe (planning inserts it once; sending claims it with SKIP LOCKED and marks it)."""
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    step = models.PositiveSmallIntegerField(_("step"), default=0)
+    variant = models.ForeignKey(
+        CampaignVariant,
+        verbose_name=_("variant"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=CampaignChannel.choices, blank=True
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    reason = models.CharField(
+        _("reason"), max_length=20, choices=DeliveryReason.choices, blank=True
+    )
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    coupon_code = models.CharField(_("coupon code"), max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["campaign", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "step", "customer"],
+                name="campaigns_delivery_step_customer_uniq",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=DeliveryStatus.values),
+                name="campaigns_delivery_known_status",
+            ),
+        ]
+        indexes = [
+            # The claim: a campaign's queued rows in pk order (a small index: sent rows leave it).
+            models.Index(
+                fields=["campaign", "id"],
+                condition=Q(status="queued"),
+                name="campaigns_delivery_queued_idx",
+            ),
+            # The contact budget: a customer's messages sent in the window, every campaign.
+            models.Index(
+                fields=["customer", "sent_at"],
+                condition=Q(sent_at__isnull=False),
+                name="campaigns_delivery_budget_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.step}/{self.customer_id}: {self.status}"

@@ -1,8 +1,10 @@
 """Reads of the campaigns app."""
 
-from django.db.models import QuerySet
+from datetime import datetime
 
-from campaigns.models import Segment
+from django.db.models import Count, Min, QuerySet
+
+from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
 from campaigns.segments import compile_rules, references_in
 from customers.models import Customer, CustomerStatus
 
@@ -42,3 +44,30 @@ def segments_naming(segment: Segment) -> list[Segment]:
         for other in Segment.objects.exclude(pk=segment.pk).order_by("name", "pk")
         if segment.pk in references_in(other.rules)
     ]
+
+
+def campaign_or_none(pk: int) -> Campaign | None:
+    return Campaign.objects.filter(pk=pk).select_related("segment", "promotion").first()
+
+
+def is_sending(campaign: Campaign) -> bool:
+    return campaign.status == CampaignStatus.SENDING
+
+
+def delivery_counts(campaign: Campaign) -> dict[str, int]:
+    """status → deliveries of the campaign (every status present, 0 when none)."""
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
+    rows = campaign.deliveries.values("status").annotate(n=Count("pk")).order_by()
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def next_deferred(campaign_id: int) -> datetime | None:
+    """When the first delivery deferred by quiet hours may go out (None: none deferred)."""
+    return Delivery.objects.filter(
+        campaign_id=campaign_id, status=DeliveryStatus.QUEUED, not_before__isnull=False
+    ).aggregate(first=Min("not_before"))["first"]
+
+
+def has_queued(campaign_id: int) -> bool:
+    return Delivery.objects.filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED).exists()

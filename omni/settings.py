@@ -274,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.pickup_housekeeping",
         "schedule": crontab(minute="*/5"),
     },
+    "campaigns-start-due": {
+        "task": "campaigns.tasks.start_due_campaigns_task",
+        "schedule": 60.0,
+    },
     "omni-purge-idempotency-keys": {
         "task": "omni.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17, hour=3),
@@ -331,3 +335,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Campaigns: the one contact budget, (messages, window) across every campaign and channel, with
+# an override per campaign priority (e.g. {"high": (4, timedelta(days=7))}).
+CAMPAIGN_CONTACT_BUDGET = (
+    env.int("CAMPAIGN_CONTACT_BUDGET_MESSAGES", default=3),
+    timedelta(days=env.int("CAMPAIGN_CONTACT_BUDGET_DAYS", default=7)),
+)
+CAMPAIGN_CONTACT_BUDGET_BY_PRIORITY: dict = {}
+# Deliveries a sending task claims and sends per transaction.
+CAMPAIGN_SEND_BATCH = env.int("CAMPAIGN_SEND_BATCH", default=500)
+# The shopper's unsubscribe link ({token}: campaigns.tracking.unsubscribe_token).
+CAMPAIGN_UNSUBSCRIBE_URL = env(
+    "CAMPAIGN_UNSUBSCRIBE_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/c/u/{token}/"
+)

@@ -1,0 +1,188 @@
+"""Planning: a campaign's segment turned into its Delivery rows, in one set-based statement.
+
+Each live customer of the segment gets one row per (campaign, step) — the unique key makes
+planning again a no-op for those already planned. Everything per customer is decided in the
+query, never in a Python loop over customers:
+
+* holdout: a stable hash of (campaign, customer) — PostgreSQL's ``hashtextextended`` — in 0..9999;
+  below ``holdout_percent × 100`` the row is suppressed with reason ``holdout``;
+* variant: a second hash of the pair against the variants' cumulative split percents;
+* channel: the first of the campaign's channels for which the customer's latest marketing
+  consent is granted and an address exists (e-mail, phone, push token; the store channel needs
+  a home store and a granted marketing consent on any channel) — their preferred channel first
+  when the campaign allows it. None: suppressed, ``no_consent`` if they have an address for one
+  of the channels, else ``no_address``.
+
+The statement is ``campaigns.queries.insert_planned`` (INSERT … SELECT … ON CONFLICT DO NOTHING,
+with its ORM twin).
+"""
+
+from django.db import transaction
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Abs, Cast, Concat, Mod
+from django.utils import timezone
+
+from campaigns import queries, selectors
+from campaigns.models import (
+    Campaign,
+    CampaignChannel,
+    DeliveryReason,
+    DeliveryStatus,
+)
+from customers.models import Consent, ConsentPurpose, ConsentState, Identity, IdentityKind
+
+BUCKETS = 10_000  # hash buckets: percents to two decimals
+ADDRESS_KINDS = {
+    CampaignChannel.EMAIL: IdentityKind.EMAIL,
+    CampaignChannel.SMS: IdentityKind.PHONE,
+    CampaignChannel.PUSH: IdentityKind.PUSH_TOKEN,
+}
+CONSENT_CHANNELS = tuple(ADDRESS_KINDS)  # the consent channel of each is its own name
+PLANNED_COLUMNS = (
+    "d_campaign",
+    "d_step",
+    "d_variant",
+    "d_customer",
+    "d_channel",
+    "d_status",
+    "d_reason",
+    "d_address",
+)
+
+
+def bucket(salt: str, campaign_id: int):
+    """0..9999 from a stable hash of (salt, campaign, customer): the same customer lands in
+    the same bucket of a campaign every time, and independently across campaigns."""
+    hashed = Func(
+        Concat(Value(salt), Cast("pk", TextField())),
+        Value(campaign_id),
+        function="hashtextextended",
+        output_field=BigIntegerField(),
+    )
+    return Abs(Mod(hashed, Value(BUCKETS)))
+
+
+def _latest_consent(channel: str) -> Subquery:
+    rows = Consent.objects.filter(
+        customer=OuterRef("pk"), channel=channel, purpose=ConsentPurpose.MARKETING
+    ).order_by("-created_at", "-pk")
+    return Subquery(rows.values("state")[:1], output_field=CharField())
+
+
+def _address(kind: str) -> Subquery:
+    rows = Identity.objects.filter(customer=OuterRef("pk"), kind=kind).order_by("-verified", "-pk")
+    return Subquery(rows.values("value")[:1], output_field=CharField())
+
+
+def _eligible(channel: str) -> Q:
+    if channel == CampaignChannel.STORE:
+        granted = Q()
+        for name in CONSENT_CHANNELS:
+            granted |= Q(**{f"consent_{name}": ConsentState.GRANTED})
+        return Q(home_store__gt="") & granted
+    return Q(**{f"addr_{channel}__gt": ""}, **{f"consent_{channel}": ConsentState.GRANTED})
+
+
+def _with_contact_data(customers: QuerySet, channels: list[str]) -> QuerySet:
+    consents = set(CONSENT_CHANNELS) if CampaignChannel.STORE in channels else set(channels)
+    annotations = {}
+    for channel in CONSENT_CHANNELS:
+        if channel in consents:
+            annotations[f"consent_{channel}"] = _latest_consent(channel)
+        if channel in channels:
+            annotations[f"addr_{channel}"] = _address(ADDRESS_KINDS[channel])
+    return customers.annotate(**annotations)
+
+
+def _channel_choice(channels: list[str], preferred_first: bool) -> Case:
+    whens = []
+    if preferred_first:
+        whens += [
+            When(Q(traits__preferred_channel=c) & _eligible(c), then=Value(c)) for c in channels
+        ]
+    whens += [When(_eligible(c), then=Value(c)) for c in channels]
+    return Case(*whens, default=Value(""), output_field=CharField())
+
+
+def _address_of_choice(channels: list[str]) -> Case:
+    whens = [
+        When(d_channel=c, then=F("home_store") if c == CampaignChannel.STORE else F(f"addr_{c}"))
+        for c in channels
+    ]
+    return Case(*whens, default=Value(""), output_field=CharField())
+
+
+def _any_address(channels: list[str]) -> Q:
+    found = Q(pk__in=[])
+    for c in channels:
+        found |= Q(home_store__gt="") if c == CampaignChannel.STORE else Q(**{f"addr_{c}__gt": ""})
+    return found
+
+
+def _variant_choice(campaign: Campaign, holdout: Q):
+    variants = list(campaign.variants.order_by("pk").values_list("pk", "split_percent"))
+    if not variants:
+        return Value(None, output_field=BigIntegerField())
+    whens, cumulative = [When(holdout, then=Value(None))], 0
+    for pk, split in variants[:-1]:
+        cumulative += split
+        whens.append(When(v_bucket__lt=cumulative * BUCKETS // 100, then=Value(pk)))
+    return Case(*whens, default=Value(variants[-1][0]), output_field=BigIntegerField())
+
+
+def planned_deliveries(campaign: Campaign, *, step: int = 0, now=None) -> QuerySet:
+    """The rows planning inserts, as a values() queryset over the segment's customers (one
+    query, columns :data:`PLANNED_COLUMNS`)."""
+    channels = [c for c in campaign.channels if c != CampaignChannel.SOCIAL]
+    customers = selectors.segment_queryset(
+        campaign.segment.rules, now=now, segment_id=campaign.segment_id
+    ).order_by()
+    holdout = Q(h_bucket__lt=campaign.holdout_percent * BUCKETS // 100)
+    no_channel = Q(d_channel="")
+    planned = (
+        _with_contact_data(customers, channels)
+        .annotate(h_bucket=bucket("h:", campaign.pk), v_bucket=bucket("v:", campaign.pk))
+        .annotate(d_channel=_channel_choice(channels, campaign.allow_preferred_channel))
+        .annotate(
+            d_campaign=Value(campaign.pk),
+            d_step=Value(step),
+            d_variant=_variant_choice(campaign, holdout),
+            d_customer=F("pk"),
+            d_address=_address_of_choice(channels),
+            d_status=Case(
+                When(holdout | no_channel, then=Value(DeliveryStatus.SUPPRESSED)),
+                default=Value(DeliveryStatus.QUEUED),
+            ),
+            d_reason=Case(
+                When(holdout, then=Value(DeliveryReason.HOLDOUT)),
+                When(no_channel & _any_address(channels), then=Value(DeliveryReason.NO_CONSENT)),
+                When(no_channel, then=Value(DeliveryReason.NO_ADDRESS)),
+                default=Value(""),
+            ),
+        )
+    )
+    return planned.values(*PLANNED_COLUMNS)
+
+
+@transaction.atomic
+def plan_campaign(*, campaign: Campaign, step: int = 0, now=None) -> int:
+    """Insert the campaign's deliveries for ``step`` (idempotent: customers already planned
+    are skipped). Returns how many rows were inserted."""
+    if campaign.segment_id is None:
+        return 0
+    now = now or timezone.now()
+    planned = planned_deliveries(campaign, step=step, now=now)
+    return queries.insert_planned(planned, campaign_id=campaign.pk, step=step, now=now)

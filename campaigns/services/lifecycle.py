@@ -1,0 +1,155 @@
+"""A campaign's lifecycle, enforced here and nowhere else (not a free dropdown):
+
+draft → scheduled → sending → finished; scheduled → draft (unscheduled); sending ⇄ paused;
+every status but finished → cancelled. Each change locks the campaign row, checks
+:data:`TRANSITIONS` (``InvalidTransition`` otherwise) and writes a ``CampaignStatusChange`` with
+the acting user. Starting plans the deliveries and enqueues the sending after commit.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns import locks
+from campaigns.exceptions import CampaignNotReady, InvalidTransition
+from campaigns.models import (
+    Campaign,
+    CampaignChannel,
+    CampaignStatus,
+    CampaignStatusChange,
+)
+
+S = CampaignStatus
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.SCHEDULED, S.CANCELLED}),
+    S.SCHEDULED: frozenset({S.DRAFT, S.SENDING, S.CANCELLED}),
+    S.SENDING: frozenset({S.PAUSED, S.CANCELLED, S.FINISHED}),
+    S.PAUSED: frozenset({S.SENDING, S.CANCELLED}),
+    S.CANCELLED: frozenset(),
+    S.FINISHED: frozenset(),
+}
+# Channels whose deliveries carry a message (a social custom audience is an export).
+MESSAGE_CHANNELS = (
+    CampaignChannel.EMAIL,
+    CampaignChannel.SMS,
+    CampaignChannel.PUSH,
+    CampaignChannel.STORE,
+)
+
+
+def _transition(campaign: Campaign, to: str, acting_user, **changes) -> Campaign:
+    campaign = locks.campaign_for_update(campaign.pk)
+    if to not in TRANSITIONS[campaign.status]:
+        raise InvalidTransition(
+            _("A campaign that is %(status)s cannot become %(to)s.")
+            % {"status": campaign.get_status_display(), "to": S(to).label},
+            current=campaign.status,
+            requested=to,
+        )
+    CampaignStatusChange.objects.create(
+        campaign=campaign, from_status=campaign.status, to_status=to, acting_user=acting_user
+    )
+    campaign.status = to
+    for name, value in changes.items():
+        setattr(campaign, name, value)
+    campaign.save(update_fields=["status", "updated_at", *changes])
+    return campaign
+
+
+def readiness_errors(campaign: Campaign) -> dict[str, list[str]]:
+    """What stops ``campaign`` from being scheduled, by field (empty: ready)."""
+    errors: dict[str, list[str]] = {}
+    if campaign.segment_id is None:
+        errors["segment"] = [_("Choose the audience segment.")]
+    channels = [c for c in campaign.channels or () if c in MESSAGE_CHANNELS]
+    if not channels:
+        errors["channels"] = [_("Choose at least one channel that carries a message.")]
+    variants = list(campaign.variants.order_by("pk"))
+    if not variants:
+        errors["variants"] = [_("Write the content of at least one variant.")]
+    elif sum(v.split_percent for v in variants) != 100:
+        errors["variants"] = [_("The variants' shares must add up to 100 %.")]
+    for variant in variants:
+        missing = [c for c in channels if c not in variant.content]
+        if missing:
+            errors.setdefault("variants", []).append(
+                _("Variant “%(name)s” has no content for: %(channels)s.")
+                % {"name": variant.name, "channels": ", ".join(missing)}
+            )
+    return errors
+
+
+@transaction.atomic
+def schedule_campaign(
+    *, campaign: Campaign, acting_user, send_at: datetime | None = None
+) -> Campaign:
+    """Draft → scheduled, to start at ``send_at`` (now when None; Celery beat starts due
+    campaigns every minute). CampaignNotReady names what is missing; nothing changes then."""
+    locked = locks.campaign_for_update(campaign.pk)
+    errors = readiness_errors(locked)
+    if send_at is not None and timezone.is_naive(send_at):
+        errors["send_at"] = [_("The time needs a time zone.")]
+    if errors and locked.status == S.DRAFT:
+        raise CampaignNotReady(fields=errors)
+    return _transition(locked, S.SCHEDULED, acting_user, send_at=send_at or timezone.now())
+
+
+@transaction.atomic
+def unschedule_campaign(*, campaign: Campaign, acting_user) -> Campaign:
+    return _transition(campaign, S.DRAFT, acting_user)
+
+
+@transaction.atomic
+def start_campaign(*, campaign: Campaign, acting_user) -> Campaign:
+    """Scheduled → sending; after commit the planning task turns the segment into deliveries,
+    then sends them."""
+    from campaigns import tasks
+
+    campaign = _transition(campaign, S.SENDING, acting_user, started_at=timezone.now())
+    pk = campaign.pk
+    transaction.on_commit(lambda: tasks.plan_campaign_task.delay(pk))
+    return campaign
+
+
+@transaction.atomic
+def pause_campaign(*, campaign: Campaign, acting_user) -> Campaign:
+    """Sending → paused: the batch in flight finishes, no further batch starts."""
+    return _transition(campaign, S.PAUSED, acting_user)
+
+
+@transaction.atomic
+def resume_campaign(*, campaign: Campaign, acting_user) -> Campaign:
+    from campaigns import tasks
+
+    campaign = _transition(campaign, S.SENDING, acting_user)
+    pk = campaign.pk
+    transaction.on_commit(lambda: tasks.send_campaign_task.delay(pk))
+    return campaign
+
+
+@transaction.atomic
+def cancel_campaign(*, campaign: Campaign, acting_user) -> Campaign:
+    """Any status but finished → cancelled (for good): queued deliveries are never sent."""
+    return _transition(campaign, S.CANCELLED, acting_user, finished_at=timezone.now())
+
+
+@transaction.atomic
+def finish_campaign(*, campaign: Campaign, acting_user=None) -> Campaign:
+    return _transition(campaign, S.FINISHED, acting_user, finished_at=timezone.now())
+
+
+def start_due_campaigns(*, now: datetime | None = None) -> int:
+    """Start every scheduled campaign whose time has come (Celery beat, every minute); one
+    started concurrently elsewhere is skipped. Returns how many this call started."""
+    now = now or timezone.now()
+    due = Campaign.objects.filter(status=S.SCHEDULED, send_at__lte=now).order_by("send_at", "pk")
+    started = 0
+    for pk in due.values_list("pk", flat=True):
+        try:
+            start_campaign(campaign=Campaign(pk=pk), acting_user=None)
+        except InvalidTransition:
+            continue
+        started += 1
+    return started

@@ -1,0 +1,35 @@
+"""Celery tasks of the campaigns app: each takes ids, calls services, and is safe to run twice
+(acks_late: a task whose worker died is delivered again; planning skips rows already planned,
+sending only ever claims queued rows)."""
+
+from celery import shared_task
+
+from campaigns import planning, selectors, sending, services
+
+
+@shared_task(acks_late=True)
+def start_due_campaigns_task() -> int:
+    """Beat, every minute: start the scheduled campaigns whose time has come."""
+    return services.start_due_campaigns()
+
+
+@shared_task(acks_late=True)
+def plan_campaign_task(campaign_id: int) -> int:
+    """Turn the sending campaign's segment into deliveries, then send them."""
+    campaign = selectors.campaign_or_none(campaign_id)
+    if campaign is None or not selectors.is_sending(campaign):
+        return 0
+    planned = planning.plan_campaign(campaign=campaign)
+    send_campaign_task.delay(campaign_id)
+    return planned
+
+
+@shared_task(acks_late=True)
+def send_campaign_task(campaign_id: int) -> int:
+    """Send batches until nothing is claimable; then come back when the first row deferred by
+    quiet hours may go (or after a minute when the campaign has a sending rate), or finish
+    the campaign when nothing is left to send."""
+    step = sending.send_until_done(campaign_id=campaign_id)
+    if step.retry_at is not None:
+        send_campaign_task.apply_async((campaign_id,), eta=step.retry_at)
+    return step.sent
