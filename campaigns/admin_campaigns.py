@@ -566,10 +566,14 @@ def chart(series: reports.Series) -> dict:
         "sends": points(series.sends),
         "opens": points(series.opens),
         "clicks": points(series.clicks),
+        "total_sends": sum(series.sends),
+        "total_opens": sum(series.opens),
+        "total_clicks": sum(series.clicks),
         "ticks": [
             {
                 "x": round(CHART_PAD + t * step, 1),
                 "label": series.start + timedelta(hours=t),
+                "anchor": "start" if t == 0 else "end" if t == series.hours - 1 else "middle",
             }
             for t in ticks
         ],

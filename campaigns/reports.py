@@ -73,14 +73,15 @@ def _hourly(queryset, field: str) -> dict[datetime, int]:
 
 def hourly_series(campaign: Campaign) -> Series:
     """Sends (by send time), opens and clicks (by the time the delivery reached that status)
-    per hour, from the first send for at most :data:`MAX_HOURS` hours. Three queries."""
+    per hour, from the hour before the first send (a line starts from nothing) for at most
+    :data:`MAX_HOURS` hours. Three queries."""
     deliveries = Delivery.objects.filter(campaign=campaign, sent_at__isnull=False)
     sends = _hourly(deliveries, "sent_at")
     opens = _hourly(deliveries.filter(status__in=OPENED), "updated_at")
     clicks = _hourly(deliveries.filter(status__in=CLICKED), "updated_at")
     if not sends:
         return Series(None, 0, [], [], [])
-    start = min(sends)
+    start = min(sends) - timedelta(hours=1)
     last = max([*sends, *opens, *clicks])
     hours = min(int((last - start) / timedelta(hours=1)) + 1, MAX_HOURS)
     slots = [start + timedelta(hours=h) for h in range(hours)]

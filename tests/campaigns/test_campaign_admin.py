@@ -366,7 +366,9 @@ def test_results_page_charts_and_compares_groups(client):
         4, 1, 2, 1,
     )  # fmt: skip
     series = response.context_data["series"]
-    assert series.hours == 4 and sum(series.sends) == 4 and series.sends[0] == 2
+    assert series.hours == 5 and sum(series.sends) == 4
+    assert series.sends[:2] == [0, 2] and series.sends[-1] == 2 and series.clicks[-1] == 1
+    assert "Sent: 4" in page and "Clicked: 1" in page
 
 
 def test_results_page_of_an_unsent_campaign(client):
@@ -378,3 +380,12 @@ def test_variant_without_content_is_readable(client):
     made = campaign(status=S.FINISHED)
     CampaignVariant.objects.filter(campaign=made).update(content={})
     assert client.get(url("change", made)).status_code == 200
+
+
+def test_the_previewed_html_is_escaped_into_the_sandboxed_frame(client, risky):
+    made = campaign()
+    page = client.get(url("preview", made), {"customer": risky.pk}).content.decode()
+    frame = page[page.index('<iframe class="pv-frame"') :]
+    frame = frame[: frame.index("</iframe>")]
+    assert 'sandbox=""' in frame
+    assert 'srcdoc="&lt;p&gt;' in frame and "<p>" not in frame and "<script" not in frame
