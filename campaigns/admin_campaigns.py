@@ -21,7 +21,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from campaigns import reports, services
-from campaigns.content import PARTS, SAMPLE_CONTEXT, render_message, validate_message
+from campaigns.content import (
+    PARTS,
+    SAMPLE_CONTEXT,
+    VARIABLES,
+    render_message,
+    validate_message,
+)
 from campaigns.models import (
     Campaign,
     CampaignChannel,
@@ -84,7 +90,7 @@ class ChannelsField(forms.MultipleChoiceField):
 
 class CampaignForm(forms.ModelForm):
     channels = ChannelsField(
-        label=gettext_lazy("channels, in order of priority"),
+        label=gettext_lazy("Channels, in order of priority"),
         required=False,
         help_text=gettext_lazy("Tick the channels; move them up to try them first."),
     )
@@ -269,6 +275,12 @@ class CampaignAdmin(admin.ModelAdmin):
         return actions
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is None or obj.status == S.DRAFT:
+            context["content_variables"] = content_variables()
+            context["content_variables_hint"] = _(
+                "A list is used inside {% for product in products %}…{% endfor %}. Any other "
+                "variable is refused when you save, with its line."
+            )
         if obj is not None:
             context.update(self._panel_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -529,6 +541,17 @@ def send_test(campaign: Campaign, message: messaging.Message, to: str) -> None:
         html=message.html,
         metadata=dict(message.metadata),
     )
+
+
+def content_variables() -> list[tuple[str, str]]:
+    """``{{ path }}`` and what it holds, for each variable of ``campaigns.content``."""
+    names = []
+    for name, description in VARIABLES.items():
+        if "[]" in name:  # an item of a list: product.name inside the loop
+            name = name.split("[].", 1)[1]
+            name = f"product.{name}"
+        names.append(("{{ " + name + " }}", str(description)))
+    return names
 
 
 def progress_texts() -> dict:

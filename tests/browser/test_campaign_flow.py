@@ -53,7 +53,20 @@ def write_campaign(page):
     page.select_option("select[name=segment]", label="Todos los clientes")
     page.fill("input[name=holdout_percent]", "0")
     page.select_option("select[name=promotion]", str(Promotion.objects.get().pk))
+    # SMS second: tick it, move it up above e-mail, then back down below it
+    page.check("input[name=channels][value=sms]")
+    page.locator("#id_channels > div", has=page.locator("input[value=sms]")).locator(
+        "button.ch-up"
+    ).click()
+    order = page.eval_on_selector_all("input[name=channels]", "els => els.map(e => e.value)")
+    assert order[:2] == ["sms", "email"]
+    page.locator("#id_channels").scroll_into_view_if_needed()
+    _shot(page, "campaign_channels.png")
+    page.locator("#id_channels > div", has=page.locator("input[value=email]")).locator(
+        "button.ch-up"
+    ).click()
     page.fill("input[name=variants-0-name]", "A")
+    page.fill("textarea[name=variants-0-sms_body]", "{{ customer.first_name }}: {{ coupon_code }}")
     page.fill("input[name=variants-0-email_subject]", "{{ customer.first_name }}, un regalo")
     page.fill("textarea[name=variants-0-email_html]", HTML)
 
@@ -74,6 +87,7 @@ def test_marketer_writes_previews_test_sends_schedules_and_watches_progress(page
         page.click("input[name=_continue]")
     made = Campaign.objects.get()
     assert "/change/" in page.url and made.promotion is not None
+    assert made.channels == ["email", "sms"]
     page.locator("#campaign-panel").scroll_into_view_if_needed()
     _shot(page, "campaign_editor.png")
     page.locator("#variants-0 .field-email_html").scroll_into_view_if_needed()
