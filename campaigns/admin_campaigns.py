@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from campaigns import reports, services
+from campaigns import locks, reports, services
 from campaigns.content import (
     PARTS,
     SAMPLE_CONTEXT,
@@ -28,6 +28,7 @@ from campaigns.content import (
     render_message,
     validate_message,
 )
+from campaigns.exceptions import InvalidTransition
 from campaigns.models import (
     Campaign,
     CampaignChannel,
@@ -39,6 +40,7 @@ from campaigns.models import (
 from campaigns.services.lifecycle import MESSAGE_CHANNELS
 from customers import selectors as customer_selectors
 from omni import messaging
+from omni.admin_mixins import DomainErrorsAsMessagesMixin
 from omni.exceptions import DomainError
 
 S = CampaignStatus
@@ -109,6 +111,8 @@ class CampaignForm(forms.ModelForm):
             "send_at",
             "recurrence",
             "priority",
+            "starts_at",
+            "ends_at",
             "promotion",
         ]
 
@@ -226,7 +230,7 @@ class VariantInline(admin.StackedInline):
 # --- The campaign admin -----------------------------------------------------------------------
 
 
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
     form = CampaignForm
     inlines = [VariantInline]
     list_display = ["name", "status", "segment", "channel_list", "send_at", "updated_at"]
@@ -241,7 +245,10 @@ class CampaignAdmin(admin.ModelAdmin):
             gettext_lazy("Channels"),
             {"fields": ["channels", "allow_preferred_channel", "send_rates"]},
         ),
-        (gettext_lazy("Schedule"), {"fields": ["send_at", "recurrence", "priority"]}),
+        (
+            gettext_lazy("Schedule"),
+            {"fields": ["send_at", "recurrence", "priority", "starts_at", "ends_at"]},
+        ),
         (gettext_lazy("Offer"), {"fields": ["promotion"]}),
     ]
     readonly_after_draft = ["status", "created_by", "started_at", "finished_at"]
@@ -265,14 +272,31 @@ class CampaignAdmin(admin.ModelAdmin):
         return list(self.readonly_after_draft)
 
     def save_model(self, request, obj, form, change):
+        """A new campaign is a draft; a change saves the form's fields only, and only while
+        the campaign (locked) is still a draft: the status is the lifecycle's, never the
+        form's."""
         if not change:
             obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+            obj.status = S.DRAFT
+            obj.save()
+            return
+        if locks.campaign_for_update(obj.pk).status != S.DRAFT:
+            raise InvalidTransition(
+                _("The campaign left the draft status while you were editing it: nothing saved.")
+            )
+        obj.save(update_fields=[*form.Meta.fields, "updated_at"])
 
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # a campaign is cancelled, not deleted in bulk
         return actions
+
+    def has_delete_permission(self, request, obj=None):
+        """Only a draft may be deleted: once scheduled its deliveries are the contact budget's
+        history (cancel it instead)."""
+        if obj is not None and obj.status != S.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is None or obj.status == S.DRAFT:
@@ -281,6 +305,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 "A list is used inside {% for product in products %}…{% endfor %}. Any other "
                 "variable is refused when you save, with its line."
             )
+        context["move_up_label"] = _("Move up")
         if obj is not None:
             context.update(self._panel_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -296,7 +321,6 @@ class CampaignAdmin(admin.ModelAdmin):
                 for status, label in DeliveryStatus.choices
             ],
             "reason_labels": {r: str(label) for r, label in DeliveryReason.choices},
-            "move_up_label": _("Move up"),
             "progress_url": reverse("admin:campaigns_campaign_progress", args=[obj.pk]),
             "preview_url": reverse("admin:campaigns_campaign_preview", args=[obj.pk]),
             "results_url": reverse("admin:campaigns_campaign_results", args=[obj.pk]),

@@ -389,3 +389,62 @@ def test_the_previewed_html_is_escaped_into_the_sandboxed_frame(client, risky):
     frame = frame[: frame.index("</iframe>")]
     assert 'sandbox=""' in frame
     assert 'srcdoc="&lt;p&gt;' in frame and "<p>" not in frame and "<script" not in frame
+
+
+@pytest.mark.parametrize(("status", "allowed"), [(S.DRAFT, True), (S.FINISHED, False)])
+def test_only_a_draft_may_be_deleted(client, status, allowed):
+    made = campaign(status=status)
+    response = client.post(url("delete", made), {"post": "yes"})
+    assert Campaign.objects.filter(pk=made.pk).exists() is not allowed
+    assert response.status_code == (302 if allowed else 403)
+
+
+def test_a_form_saved_after_the_campaign_left_draft_changes_nothing(client, monkeypatch):
+    """The marketer's page was a draft; meanwhile the campaign was scheduled: the save is
+    refused (nothing written, variants included) and the status stays the lifecycle's."""
+    from campaigns.admin_campaigns import CampaignAdmin
+
+    made = campaign()
+    stale = Campaign.objects.get(pk=made.pk)
+    Campaign.objects.filter(pk=made.pk).update(status=S.SCHEDULED)
+    monkeypatch.setattr(CampaignAdmin, "get_object", lambda self, request, object_id, f=None: stale)
+    variant = made.variants.get()
+    data = form_data(
+        name="Renamed",
+        **{
+            "variants-INITIAL_FORMS": "1",
+            "variants-0-id": str(variant.pk),
+            "variants-0-campaign": str(made.pk),
+            "variants-0-email_subject": "Changed",
+        },
+    )
+    response = client.post(url("change", made), data)
+    assert response.status_code == 302
+    made.refresh_from_db()
+    variant.refresh_from_db()
+    assert (made.name, made.status) == ("Spring", S.SCHEDULED)
+    assert variant.content["email"]["subject"] != "Changed"
+    assert any("left the draft status" in t for t in texts(response))
+
+
+def test_saving_a_draft_writes_its_fields(client):
+    made = campaign()
+    variant = made.variants.get()
+    data = form_data(
+        name="Renamed",
+        channels=["email"],
+        **{
+            "variants-INITIAL_FORMS": "1",
+            "variants-0-id": str(variant.pk),
+            "variants-0-campaign": str(made.pk),
+            "variants-0-email_subject": "Changed {{ customer.first_name }}",
+            "variants-0-sms_body": "",
+        },
+    )
+    response = client.post(url("change", made), data)
+    assert response.status_code == 302
+    made.refresh_from_db()
+    variant.refresh_from_db()
+    assert (made.name, made.status, made.holdout_percent) == ("Renamed", S.DRAFT, 10)
+    assert variant.content["email"]["subject"] == "Changed {{ customer.first_name }}"
+    assert "sms" not in variant.content
