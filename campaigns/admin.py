@@ -181,3 +181,6 @@ class SegmentAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
             for customer in selectors.sample_segment(rules)
         ]
         return JsonResponse({"count": count, "sample": sample})
+
+
+from campaigns import admin_campaigns  # noqa: E402, F401

@@ -6,5 +6,7 @@ from campaigns import views
 
 urlpatterns = [
     path("u/<str:token>/", views.unsubscribe, name="campaigns-unsubscribe"),
+    path("o/<str:token>.gif", views.open_pixel, name="campaigns-open"),
+    path("c/<str:token>/", views.click, name="campaigns-click"),
     path("webhooks/email/", views.EmailWebhookView.as_view(), name="campaigns-email-webhook"),
 ]

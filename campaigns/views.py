@@ -8,9 +8,14 @@ service).
   signed token is the proof. Pages speak the customer's preferred language; a merged profile is
   followed to its survivor, an erased one gets a page and no change.
 * ``EmailWebhookView`` (``/c/webhooks/email/``): see ``campaigns.webhooks``.
+* ``open_pixel`` (``/c/o/<token>.gif``): a 1×1 GIF, always 200 and never cached; a valid token
+  marks its delivery opened (``campaigns.engagement``), any other changes nothing.
+* ``click`` (``/c/c/<token>/``): a valid token marks the delivery clicked and redirects (302) to
+  the signed target with its UTM tags; a tampered one is a 400 page and changes nothing.
 """
 
 from django.conf import settings
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -23,7 +28,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns import tracking, webhooks
+from campaigns import engagement, tracking, webhooks
 from customers import selectors as customer_selectors
 from customers import services as customer_services
 from customers.exceptions import CustomerNotLive
@@ -41,6 +46,11 @@ UNSUBSCRIBABLE = {
     "push": (ConsentChannel.PUSH, None),
 }
 WEBHOOK_MAX_BYTES = 512 * 1024
+# The smallest transparent GIF: 1×1, one colour, no extension blocks (43 bytes).
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff"
+    b"!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 
 
 def mask(kind: str, value: str) -> str:
@@ -163,3 +173,39 @@ def _webhook_body(request) -> bytes:
     if len(body) > WEBHOOK_MAX_BYTES:
         raise RequestTooLarge()
     return body
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def open_pixel(request, token: str):
+    """The open pixel: the same GIF whatever happens (a mail client shows no error)."""
+    try:
+        delivery_id = tracking.verify_open_token(token)
+    except tracking.BadToken:
+        delivery_id = None
+    if delivery_id is not None and request.method == "GET":
+        engagement.record_open(delivery_id=delivery_id)
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def click(request, token: str):
+    """A tracked link: record the click, then on to the target with its UTM tags."""
+    try:
+        delivery_id, target = tracking.verify_click_token(token)
+    except tracking.BadToken:
+        response = render(request, "campaigns/link_invalid.html", status=400)
+        response["Referrer-Policy"] = "no-referrer"
+        response["X-Robots-Tag"] = "noindex"
+        return response
+    if request.method == "GET":
+        engagement.record_click(delivery_id=delivery_id)
+    response = HttpResponseRedirect(target)
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return response

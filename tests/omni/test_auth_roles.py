@@ -235,6 +235,17 @@ def test_store_staff_cannot_edit_campaigns(client):
     assert not Campaign.objects.filter(name="Sneaky").exists()
 
 
+# The campaign editor's variants inline (campaigns.admin_campaigns): one variant with an e-mail.
+ONE_VARIANT = {
+    "variants-TOTAL_FORMS": "1",
+    "variants-INITIAL_FORMS": "0",
+    "variants-0-name": "A",
+    "variants-0-split_percent": "100",
+    "variants-0-email_subject": "Hola",
+    "variants-0-email_html": "<p>Hola {{ customer.first_name }}</p>",
+}
+
+
 def test_marketer_adds_a_campaign_in_the_admin(client):
     marketer = UserFactory(role=roles.MARKETER)
     assert marketer.has_perm("campaigns.add_campaign")
@@ -251,6 +262,7 @@ def test_marketer_adds_a_campaign_in_the_admin(client):
             "starts_at_1": "09:00:00",
             "ends_at_0": "2030-09-15",
             "ends_at_1": "21:00:00",
+            **ONE_VARIANT,
         },
     )
 
@@ -272,6 +284,7 @@ def test_campaign_ending_before_it_starts_is_rejected_in_the_admin(client):
             "starts_at_1": "09:00:00",
             "ends_at_0": "2030-09-01",
             "ends_at_1": "09:00:00",
+            **ONE_VARIANT,
         },
     )
 

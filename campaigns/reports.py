@@ -1,0 +1,127 @@
+"""Reads for the marketer's campaign screens: send progress, results over time, previews.
+
+Each function is a bounded number of queries whatever the audience size (aggregates in the
+database, never a loop over deliveries)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncHour
+
+from campaigns import sending
+from campaigns.content import SAMPLE_CONTEXT, build_context
+from campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryReason,
+    DeliveryStatus,
+)
+from customers.models import Customer
+
+OPENED = (DeliveryStatus.OPENED, DeliveryStatus.CLICKED, DeliveryStatus.CONVERTED)
+CLICKED = (DeliveryStatus.CLICKED, DeliveryStatus.CONVERTED)
+REACHED = (DeliveryStatus.SENT, *OPENED)
+MAX_HOURS = 14 * 24  # the results chart shows at most the first two weeks, hour by hour
+ACTIVE = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
+PREVIEW_COUPON = "PREVIEW-COUPON"  # a real personal code is issued when the message is sent
+
+
+def progress(campaign: Campaign) -> dict:
+    """Counts per delivery status and per suppression reason, the share handled so far and
+    whether it is still moving (the page polls while it is). One query."""
+    rows = (
+        Delivery.objects.filter(campaign=campaign)
+        .values("status", "reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
+    suppressed = dict.fromkeys(DeliveryReason.values, 0)
+    for row in rows:
+        counts[row["status"]] += row["n"]
+        if row["status"] == DeliveryStatus.SUPPRESSED:
+            suppressed[row["reason"] or DeliveryReason.ERROR] += row["n"]
+    total = sum(counts.values())
+    done = total - counts[DeliveryStatus.QUEUED]
+    return {
+        "status": campaign.status,
+        "status_label": str(campaign.get_status_display()),
+        "active": campaign.status in ACTIVE,
+        "total": total,
+        "done": done,
+        "percent": round(100 * done / total) if total else 0,
+        "counts": counts,
+        "suppressed": suppressed,
+    }
+
+
+@dataclass(frozen=True)
+class Series:
+    start: datetime | None
+    hours: int
+    sends: list[int]
+    opens: list[int]
+    clicks: list[int]
+
+
+def _hourly(queryset, field: str) -> dict[datetime, int]:
+    rows = queryset.annotate(hour=TruncHour(field)).values("hour").annotate(n=Count("pk"))
+    return {row["hour"]: row["n"] for row in rows.order_by()}
+
+
+def hourly_series(campaign: Campaign) -> Series:
+    """Sends (by send time), opens and clicks (by the time the delivery reached that status)
+    per hour, from the hour before the first send (a line starts from nothing) for at most
+    :data:`MAX_HOURS` hours. Three queries."""
+    deliveries = Delivery.objects.filter(campaign=campaign, sent_at__isnull=False)
+    sends = _hourly(deliveries, "sent_at")
+    opens = _hourly(deliveries.filter(status__in=OPENED), "updated_at")
+    clicks = _hourly(deliveries.filter(status__in=CLICKED), "updated_at")
+    if not sends:
+        return Series(None, 0, [], [], [])
+    start = min(sends) - timedelta(hours=1)
+    last = max([*sends, *opens, *clicks])
+    hours = min(int((last - start) / timedelta(hours=1)) + 1, MAX_HOURS)
+    slots = [start + timedelta(hours=h) for h in range(hours)]
+    return Series(
+        start,
+        hours,
+        [sends.get(slot, 0) for slot in slots],
+        [opens.get(slot, 0) for slot in slots],
+        [clicks.get(slot, 0) for slot in slots],
+    )
+
+
+def groups(campaign: Campaign) -> dict:
+    """Treated (reached) versus holdout shoppers, with the treated's opens and clicks."""
+    counts = Delivery.objects.filter(campaign=campaign).aggregate(
+        holdout=Count("pk", filter=Q(status=DeliveryStatus.SUPPRESSED, reason="holdout")),
+        treated=Count("pk", filter=Q(status__in=REACHED)),
+        opened=Count("pk", filter=Q(status__in=OPENED)),
+        clicked=Count("pk", filter=Q(status__in=CLICKED)),
+    )
+    treated = counts["treated"]
+    counts["open_rate"] = round(100 * counts["opened"] / treated, 1) if treated else 0
+    counts["click_rate"] = round(100 * counts["clicked"] / treated, 1) if treated else 0
+    return counts
+
+
+def preview_context(campaign: Campaign, customer: Customer | None, channel: str) -> dict:
+    """The context a message to ``customer`` on ``channel`` is rendered with when it is sent:
+    the same customer fields and unsubscribe link as ``campaigns.sending``; the personal code
+    (issued at send time) is a placeholder when the campaign has an offer. Without a customer,
+    the sandbox's sample shopper."""
+    if customer is None:
+        return dict(SAMPLE_CONTEXT)
+    row = Delivery(campaign=campaign, customer=customer, channel=channel)
+    return build_context(
+        customer={
+            "first_name": customer.first_name,
+            "name": f"{customer.first_name} {customer.last_name}".strip(),
+            "language": customer.preferred_language,
+        },
+        coupon_code=PREVIEW_COUPON if campaign.promotion_id else "",
+        unsubscribe_url=sending.unsubscribe_url(row),
+    )
