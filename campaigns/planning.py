@@ -47,6 +47,7 @@ from campaigns.models import (
     DeliveryStatus,
 )
 from customers.models import Consent, ConsentPurpose, ConsentState, Identity, IdentityKind
+from customers.selectors import is_suppressed_address
 
 BUCKETS = 10_000  # hash buckets: percents to two decimals
 ADDRESS_KINDS = {
@@ -87,7 +88,11 @@ def _latest_consent(channel: str) -> Subquery:
 
 
 def _address(kind: str) -> Subquery:
-    rows = Identity.objects.filter(customer=OuterRef("pk"), kind=kind).order_by("-verified", "-pk")
+    rows = (
+        Identity.objects.filter(customer=OuterRef("pk"), kind=kind)
+        .exclude(is_suppressed_address(kind))  # bounced or complained: never messaged again
+        .order_by("-verified", "-pk")
+    )
     return Subquery(rows.values("value")[:1], output_field=CharField())
 
 

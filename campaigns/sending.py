@@ -56,6 +56,7 @@ from customers.models import (
     ConsentState,
     EventType,
 )
+from customers.selectors import suppressed_values
 from customers.services.profiles import record_customer_event
 from inventory import selectors as inventory_selectors
 from omni import messaging
@@ -112,6 +113,26 @@ def _check_consent(rows: list[Delivery], result: BatchResult) -> list[Delivery]:
             kept.append(row)
         else:
             result.mark(row, DeliveryStatus.SUPPRESSED, DeliveryReason.NO_CONSENT)
+    return kept
+
+
+SUPPRESSIBLE = {CampaignChannel.EMAIL: "email", CampaignChannel.SMS: "phone"}
+
+
+def _drop_suppressed(rows: list[Delivery], result: BatchResult) -> list[Delivery]:
+    """An address that bounced or complained since planning is not messaged (one query per
+    kind)."""
+    suppressed: set[tuple[str, str]] = set()
+    for channel, kind in SUPPRESSIBLE.items():
+        values = {row.address for row in rows if row.channel == channel}
+        if values:
+            suppressed |= {(channel, v) for v in suppressed_values(kind, values)}
+    kept = []
+    for row in rows:
+        if (row.channel, row.address) in suppressed:
+            result.mark(row, DeliveryStatus.SUPPRESSED, DeliveryReason.BOUNCED)
+        else:
+            kept.append(row)
     return kept
 
 
@@ -255,6 +276,7 @@ def send_batch(*, campaign_id: int, limit: int | None = None, now=None) -> Batch
     rows = locks.claim_queued(campaign_id, limit or settings.CAMPAIGN_SEND_BATCH, now)
     result.claimed = len(rows)
     rows = _check_consent(rows, result)
+    rows = _drop_suppressed(rows, result)
     rows = _defer_quiet_hours(rows, now, result)
     rows = _apply_budget(campaign, rows, now, result)
     _issue_coupons(campaign, rows)

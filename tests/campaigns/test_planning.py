@@ -142,3 +142,17 @@ def test_both_paths_plan_the_same_rows(settings):
     settings.OMNI_FAST_SQL = False
     planning.plan_campaign(campaign=made)
     assert set(Delivery.objects.filter(campaign=made).values_list(*columns)) == fast
+
+
+def test_a_suppressed_address_is_never_chosen_the_next_channel_is():
+    from customers.services import suppress_address
+
+    bounced = shopper(consents=("email", "sms"), addresses=("email", "sms"))
+    only_email = shopper(consents=("email",), addresses=("email",))
+    for customer in (bounced, only_email):
+        suppress_address(kind="email", value=f"c{customer.pk}@example.com", reason="complaint")
+    made = campaign(channels=("email", "sms"))
+    planning.plan_campaign(campaign=made)
+    got = rows(made)
+    assert (got[bounced.pk].channel, got[bounced.pk].status) == ("sms", "queued")
+    assert (got[only_email.pk].status, got[only_email.pk].reason) == ("suppressed", "no_address")

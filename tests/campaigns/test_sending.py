@@ -65,6 +65,18 @@ def test_consent_withdrawn_between_planning_and_sending_is_suppressed(outbox):
     assert not Event.objects.filter(customer=leaves, name="message_sent").exists()
 
 
+def test_an_address_that_bounced_after_planning_is_not_messaged(outbox):
+    from customers.services import suppress_address
+
+    stays, bounced = shopper(), shopper()
+    made = sending_campaign()
+    suppress_address(kind="email", value=f"c{bounced.pk}@example.com", reason="hard_bounce")
+    result = sending.send_batch(campaign_id=made.pk, now=NOON_MADRID)
+    assert [m.to for m in outbox] == [f"c{stays.pk}@example.com"]
+    assert result.suppressed == 1
+    assert (row(made, bounced).status, row(made, bounced).reason) == ("suppressed", "bounced")
+
+
 def test_holdout_shoppers_receive_nothing(outbox):
     everyone = [shopper() for _ in range(40)]
     made = sending_campaign(holdout=50)
