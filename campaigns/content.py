@@ -515,8 +515,11 @@ class RenderedMessage:
 
 
 def _render_part(template: Template, channel: str, part: str, context: Mapping) -> str:
+    """The part in the shopper's language; its errors stay in the reader's (the marketer's)."""
+    language = _language((context.get("customer") or {}).get("language"))
     try:
-        return template.render(Context(context, autoescape=(channel, part) in HTML_PARTS))
+        with translation.override(language):
+            return template.render(Context(context, autoescape=(channel, part) in HTML_PARTS))
     except Exception as exc:  # a filter given a bad value: refused, never a crash
         line = _syntax_line(exc) or 1
         raise _error(
@@ -545,17 +548,16 @@ def _one_line(text: str) -> str:
 
 def render_message(channel: str, templates: Mapping[str, str], context: Mapping) -> RenderedMessage:
     """``templates`` (part → source) rendered for one shopper's ``context`` (from
-    :func:`build_context`), in the shopper's language. Raises :class:`ContentError` when a
+    :func:`build_context`), in the shopper's language (errors in the active one). Raises :class:`ContentError` when a
     template is refused or the message breaks its channel's limits."""
     templates = _check_parts(channel, templates)
-    with translation.override(_language((context.get("customer") or {}).get("language"))):
-        if channel == "email":
-            return _render_email(templates, context)
-        if channel == "sms":
-            return _render_sms(templates, context)
-        if channel == "push":
-            return _render_push(templates, context)
-        return RenderedMessage(channel, _render(channel, "body", templates, context).strip())
+    if channel == "email":
+        return _render_email(templates, context)
+    if channel == "sms":
+        return _render_sms(templates, context)
+    if channel == "push":
+        return _render_push(templates, context)
+    return RenderedMessage(channel, _render(channel, "body", templates, context).strip())
 
 
 def _render_email(templates: Mapping, context: Mapping) -> RenderedMessage:

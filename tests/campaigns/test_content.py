@@ -416,3 +416,13 @@ def test_html_to_text_collapses_source_whitespace_and_reads_entities_and_quotes(
     assert html_to_text(html) == (
         "Line one\nline two\n\nGo now (https://x.example/?a=1&b=2)Relative Top"
     )
+
+
+def test_errors_speak_the_marketers_language_while_the_message_speaks_the_shoppers():
+    from django.utils import translation
+
+    too_long = {"title": "x" * 66, "body": "ok"}
+    with translation.override("en"), pytest.raises(ContentError, match="push title"):
+        validate_message("push", too_long)
+    with translation.override("es"), pytest.raises(ContentError, match="título"):
+        validate_message("push", too_long)
