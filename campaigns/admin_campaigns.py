@@ -618,7 +618,7 @@ def chart(series: reports.Series) -> dict:
         "total_clicks": sum(series.clicks),
         "ticks": [
             {
-                "x": round(CHART_PAD + t * step, 1),
+                "x": f"{CHART_PAD + t * step:.1f}",  # SVG wants a dot, whatever the locale
                 "label": series.start + timedelta(hours=t),
                 "anchor": "start" if t == 0 else "end" if t == series.hours - 1 else "middle",
             }

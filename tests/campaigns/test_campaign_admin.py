@@ -371,6 +371,20 @@ def test_results_page_charts_and_compares_groups(client):
     assert "Sent: 4" in page and "Clicked: 1" in page
 
 
+def test_the_chart_keeps_svg_numbers_in_spanish(client):
+    import re
+
+    made = campaign(status=S.FINISHED)
+    deliveries(made, MIX)
+    Delivery.objects.filter(campaign=made, status="sent").update(
+        sent_at=timezone.now() - timedelta(hours=3)
+    )
+    page = client.get(url("results", made), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Envíos, aperturas y clics por hora" in page
+    xs = re.findall(r'<text x="([^"]+)"', page)
+    assert xs and all(re.fullmatch(r"-?\d+(\.\d+)?", x) for x in xs), xs  # no decimal commas
+
+
 def test_results_page_of_an_unsent_campaign(client):
     response = client.get(url("results", campaign()))
     assert response.status_code == 200 and 'id="results-empty"' in response.content.decode()
