@@ -15,7 +15,7 @@ pk order, so any number of workers share the work), and for each row, in order:
    with the unsubscribe link; a render failure → failed, ``error``.
 
 Then the batch goes to ``omni.messaging.send_many`` and the rows are marked sent, with a
-``message_sent`` touchpoint on each customer's timeline, all before the transaction commits.
+``message_sent`` touchpoint (one INSERT per batch) on each customer's timeline, all before the transaction commits.
 
 Sending and marking cannot be one atomic act, so we choose at-least-once towards the provider:
 a crash after the hand-over and before the commit returns the rows to ``queued`` and they are
@@ -50,20 +50,17 @@ from campaigns.models import (
 from campaigns.quiet_hours import QuietHours, next_allowed
 from campaigns.services import lifecycle
 from customers.models import (
-    Channel,
     Consent,
     ConsentPurpose,
     ConsentState,
-    EventType,
 )
 from customers.selectors import suppressed_values
-from customers.services.profiles import record_customer_event
+from customers.services.profiles import record_messages_sent
 from inventory import selectors as inventory_selectors
 from omni import messaging
 from orders.services.promotions import issue_personal_codes
 
 CONSENT_CHANNELS = (CampaignChannel.EMAIL, CampaignChannel.SMS, CampaignChannel.PUSH)
-SENT_EVENT = "message_sent"
 
 
 @dataclass
@@ -238,13 +235,12 @@ def _record_sent(rows: list[Delivery], now: datetime, result: BatchResult) -> No
     for row in rows:
         row.sent_at = now
         result.mark(row, DeliveryStatus.SENT)
-        record_customer_event(
-            customer=row.customer,
-            type=EventType.CUSTOM,
-            name=SENT_EVENT,
-            channel=Channel(row.channel),
-            properties={"campaign_id": row.campaign_id, "delivery_id": row.pk},
-        )
+    record_messages_sent(
+        sends=[
+            (row.customer_id, row.channel, {"campaign_id": row.campaign_id, "delivery_id": row.pk})
+            for row in rows
+        ]
+    )
 
 
 def _save(result: BatchResult, now: datetime) -> None:

@@ -152,10 +152,16 @@ class EventType(models.TextChoices):
     STORE_VISIT = "store_visit", _("Store visit")
     PICKUP_COLLECTED = "pickup_collected", _("Pickup collected")
     RETURN_RECEIVED = "return_received", _("Return received")
+    MESSAGE_SENT = "message_sent", _("Message sent to the customer")
     MESSAGE_OPENED = "message_opened", _("Message opened")
     MESSAGE_CLICKED = "message_clicked", _("Message clicked")
     SUPPORT_CONTACT = "support_contact", _("Support contact")
     CUSTOM = "custom", _("Custom")
+
+
+# What Omni did to the customer, not what the customer did: on the timeline, never in traits
+# (a message we sent is not a visit, nor the customer's preferred channel).
+OUTBOUND_EVENT_TYPES = frozenset({EventType.MESSAGE_SENT})
 
 
 class Event(models.Model):

@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 
 from customers.models import (
+    OUTBOUND_EVENT_TYPES,
     BlockedIdentifier,
     Customer,
     CustomerStatus,
@@ -570,6 +571,7 @@ WITH live AS (
            e.properties->>'store' AS store,
            e.properties->>'category' AS category
       FROM "{event}" e JOIN live ON live.id = e.customer_id
+     WHERE e.type <> ALL(%(outbound)s)
 ), agg AS (
     SELECT customer_id,
            count(*) FILTER (WHERE type = %(order)s) AS orders,
@@ -642,6 +644,7 @@ def rebuild_traits(customer_ids: list[int] | None) -> int:
         "order": EventType.ORDER_PLACED,
         "total": ORDER_TOTAL_PATTERN,
         "store_types": [str(t) for t in STORE_EVENT_TYPES],
+        "outbound": sorted(str(t) for t in OUTBOUND_EVENT_TYPES),
         "category_types": [str(t) for t in CATEGORY_EVENT_TYPES],
         "top": FAVOURITE_CATEGORIES,
         "store_length": STORE_LENGTH,
@@ -676,7 +679,11 @@ def _rebuild_traits_orm(customer_ids: list[int] | None) -> int:
     for start in range(0, len(ids), _REBUILD_BATCH):
         batch = ids[start : start + _REBUILD_BATCH]
         per: dict[int, list[tuple]] = defaultdict(list)
-        rows = Event.objects.filter(customer_id__in=batch).order_by()
+        rows = (
+            Event.objects.filter(customer_id__in=batch)
+            .exclude(type__in=OUTBOUND_EVENT_TYPES)
+            .order_by()
+        )
         for row in rows.values_list("customer_id", "type", "channel", "occurred_at", "properties"):
             per[row[0]].append(row[1:])
         CustomerTraits.objects.bulk_create(

@@ -31,6 +31,7 @@ from customers import queries
 from customers.exceptions import InvalidIdentifier
 from customers.identifiers import normalise
 from customers.models import (
+    OUTBOUND_EVENT_TYPES,
     Channel,
     Customer,
     CustomerStatus,
@@ -53,7 +54,7 @@ from omni.text import MESSAGE_LENGTH, is_storable, path_name, shorten, unstorabl
 
 CALL_TYPES = ("track", "page", "identify")
 CHANNELS = frozenset(Channel.values)
-EVENT_TYPES = frozenset(EventType.values)
+EVENT_TYPES = frozenset(EventType.values) - OUTBOUND_EVENT_TYPES  # clients report what shoppers did
 IDENTIFIER_FIELDS = {
     "anonymous_id": IdentityKind.ANONYMOUS,
     "email": IdentityKind.EMAIL,

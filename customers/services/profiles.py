@@ -810,6 +810,26 @@ def _email_verified(user) -> bool:
 
 
 @transaction.atomic(savepoint=False)
+def record_messages_sent(*, sends: Sequence[tuple[int, str, dict]]) -> int:
+    """Outbound touchpoints, one per (customer id, channel, properties): a batch of messages a
+    campaign sent, on the customers' timelines in one INSERT. No trait moves (a message we sent
+    is not the customer being seen)."""
+    now = timezone.now()
+    events = [
+        Event(
+            customer_id=customer_id,
+            channel=channel,
+            type=EventType.MESSAGE_SENT,
+            properties=properties,
+            occurred_at=now,
+        )
+        for customer_id, channel, properties in sends
+    ]
+    if any(event.channel not in _CHANNELS for event in events):
+        raise InvalidIdentifier(_("Unknown event type or channel."))
+    return len(Event.objects.bulk_create(events, batch_size=1_000))
+
+
 def record_customer_event(
     *, customer: Customer, type: str, channel: str, properties: dict | None = None, name=""
 ) -> Event:

@@ -49,7 +49,7 @@ def test_sends_rendered_email_with_delivery_id_unsubscribe_link_and_a_timeline_t
     token = message.unsubscribe_url.rstrip("/").rsplit("/", 1)[1]
     assert verify_unsubscribe_token(token) == (ana.pk, "email", made.pk)
     assert message.unsubscribe_url in message.html
-    event = Event.objects.get(customer=ana, name="message_sent")
+    event = Event.objects.get(customer=ana, type="message_sent")
     assert event.properties == {"campaign_id": made.pk, "delivery_id": delivery.pk}
     assert sending.send_batch(campaign_id=made.pk, now=NOON_MADRID).claimed == 0
 
@@ -62,7 +62,7 @@ def test_consent_withdrawn_between_planning_and_sending_is_suppressed(outbox):
     assert (result.sent, result.suppressed) == (1, 1)
     assert [m.to for m in outbox] == [f"c{stays.pk}@example.com"]
     assert (row(made, leaves).status, row(made, leaves).reason) == ("suppressed", "no_consent")
-    assert not Event.objects.filter(customer=leaves, name="message_sent").exists()
+    assert not Event.objects.filter(customer=leaves, type="message_sent").exists()
 
 
 def test_an_address_that_bounced_after_planning_is_not_messaged(outbox):

@@ -268,3 +268,29 @@ def test_a_touchpoint_from_another_app_is_stored_and_counted_at_once(
     }
     assert traits.last_order_at > placed.occurred_at
     assert traits.preferred_store == "sol"  # the first store seen stays until the nightly run
+
+
+def test_messages_we_sent_are_on_the_timeline_but_never_in_traits():
+    from customers.models import Event
+    from customers.services.profiles import record_messages_sent
+
+    ana = ingest(event("ana@example.com", "page_viewed", at(3, 1), channel="app"))
+    seen = traits_of(ana).last_seen_at
+    count = record_messages_sent(
+        sends=[(ana, "email", {"campaign_id": 1}), (ana, "email", {"campaign_id": 2})]
+    )
+    assert count == 2
+    assert Event.objects.filter(customer_id=ana, type="message_sent").count() == 2
+    assert traits_of(ana).last_seen_at == seen  # not moved at once
+    services.recompute_traits()
+    rebuilt = traits_of(ana)
+    assert rebuilt.last_seen_at == at(3, 1)  # nor by the nightly rebuild
+    assert rebuilt.preferred_channel == "app"  # two e-mails we sent do not make it e-mail
+
+
+def test_clients_cannot_report_an_outbound_message_as_what_the_shopper_did():
+    from customers.models import Event, EventType
+
+    ana = ingest(event("ana@example.com", "message_sent", at(3, 1)))
+    stored = Event.objects.get(customer_id=ana)
+    assert (stored.type, stored.name) == (EventType.CUSTOM, "message_sent")
