@@ -10,6 +10,10 @@ preferred channel, and the sends of an earlier campaign last week (the contact b
 Then it plans a campaign to everyone — channels sms, e-mail, push with the preferred channel
 first, 10 % holdout, A/B 50/50 — with ``campaigns.planning.plan_campaign`` (one INSERT …
 SELECT; ``--orm``: its ORM twin), then plans it again (idempotent: 0 rows). Target: ≤ 60 s.
+Then one process sends ``--send`` deliveries (default 20,000) with ``campaigns.sending.
+send_batch`` into the recording backend: claim, consent and suppression re-check, contact
+budget, personal render, hand-over, marking and the timeline touchpoints — a worker's whole
+loop, quiet hours off. Prints deliveries handled/s and messages sent/s.
 The contact budget is spent at send time (``campaigns.budget``), not while planning: the
 budget rows are there so that the index and table sizes are those of a working system.
 """
@@ -69,9 +73,10 @@ GENERATE = [
     """,
     """
     INSERT INTO campaigns_campaign (name, description, status, goal, channels,
-        allow_preferred_channel, holdout_percent, priority, send_rates, recurrence,
+        allow_preferred_channel, holdout_percent, priority, send_rates, recurrence, step,
         created_at, updated_at)
-    VALUES ('Last week', '', 'finished', '', '{email}', false, 0, 'normal', '{}', '', now(), now())
+    VALUES ('Last week', '', 'finished', '', '{email}', false, 0, 'normal', '{}', '', 0,
+            now(), now())
     """,
     """
     INSERT INTO campaigns_delivery (campaign_id, step, customer_id, channel, status, reason,
@@ -90,6 +95,9 @@ def parse_args():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orm", action="store_true", help="plan with the ORM twin")
+    parser.add_argument(
+        "--send", type=int, default=20_000, help="then send this many deliveries (0: none)"
+    )
     return parser.parse_args()
 
 
@@ -196,6 +204,33 @@ def main():
         elapsed = time.perf_counter() - started
         print(f"{attempt} ({path}): {inserted:,} deliveries in {elapsed:.1f} s (target ≤ 60 s)")
     report(campaign)
+    if args.send:
+        send(campaign, args.send)
+
+
+def send(campaign, limit: int) -> None:
+    from django.conf import settings
+
+    from campaigns.sending import send_batch
+    from omni.messaging import RecordingBackend
+
+    recording = "omni.messaging.RecordingBackend"
+    settings.MESSAGING_BACKENDS = dict.fromkeys(("email", "sms", "push"), recording)
+    settings.CAMPAIGN_QUIET_HOURS = ("00:00", "00:00")
+    handled = sent = 0
+    started = time.perf_counter()
+    while handled < limit:
+        result = send_batch(campaign_id=campaign.pk)
+        RecordingBackend.outbox.clear()
+        if not result.claimed:
+            break
+        handled += result.claimed
+        sent += result.sent
+    elapsed = time.perf_counter() - started
+    print(
+        f"send: {handled:,} deliveries handled in {elapsed:.1f} s = {handled / elapsed:,.0f}/s "
+        f"({sent:,} messages sent = {sent / elapsed:,.0f}/s; one process, recording backend)"
+    )
 
 
 if __name__ == "__main__":
