@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -36,6 +36,16 @@ class CampaignPriority(models.TextChoices):
 
 
 MAX_HOLDOUT_PERCENT = 50
+MAX_AB_TEST_PERCENT = 50
+MAX_AB_TEST_HOURS = 14 * 24
+
+
+class WinnerMetric(models.TextChoices):
+    """What picks an A/B test's winner (ties go to the next metric, then the first variant)."""
+
+    OPENS = "opens", _("Opens")
+    CLICKS = "clicks", _("Clicks")
+    CONVERSIONS = "conversions", _("Conversions")
 
 
 def default_channels() -> list[str]:
@@ -109,6 +119,54 @@ class Campaign(models.Model):
     )
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    utm_campaign = models.SlugField(
+        _("utm_campaign tag"),
+        max_length=100,
+        blank=True,
+        help_text=_("The campaign's name in web analytics; empty: made from the name."),
+    )
+    ab_winner_metric = models.CharField(
+        _("A/B winner by"),
+        max_length=12,
+        choices=WinnerMetric.choices,
+        blank=True,
+        help_text=_("Empty: every variant goes to its share of the audience."),
+    )
+    ab_test_percent = models.PositiveSmallIntegerField(
+        _("A/B test group %"),
+        default=20,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AB_TEST_PERCENT)],
+        help_text=_("The share of the audience that tests the variants; the rest gets the winner."),
+    )
+    ab_test_hours = models.PositiveSmallIntegerField(
+        _("A/B test hours"),
+        default=4,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AB_TEST_HOURS)],
+        help_text=_("How long the test group's results are counted before the winner is sent."),
+    )
+    winner = models.ForeignKey(
+        "CampaignVariant",
+        verbose_name=_("A/B winner"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    winner_chosen_at = models.DateTimeField(
+        _("winner chosen"), null=True, blank=True, editable=False
+    )
+    audience_file_name = models.CharField(
+        _("uploaded audience"), max_length=255, blank=True, editable=False
+    )
+    audience_uploaded_at = models.DateTimeField(
+        _("audience uploaded"), null=True, blank=True, editable=False
+    )
+    audience_stats = models.JSONField(
+        _("audience upload summary"), default=dict, blank=True, editable=False
+    )
     step = models.PositiveSmallIntegerField(
         _("occurrence"), default=0, editable=False, help_text=_("A recurring campaign's run.")
     )
@@ -380,6 +438,8 @@ class DeliveryReason(models.TextChoices):
     BOUNCED = "bounced", _("Bounced")
     UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
     ERROR = "error", _("Could not be rendered or sent")
+    RATE_LIMITED = "rate_limited", _("Deferred: sending rate")
+    AB_WAIT = "ab_wait", _("Waiting for the A/B winner")
 
 
 class Delivery(models.Model):
@@ -426,6 +486,8 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("first opened"), null=True, blank=True)
+    clicked_at = models.DateTimeField(_("first clicked"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("delivery")
@@ -458,3 +520,35 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.campaign_id}/{self.step}/{self.customer_id}: {self.status}"
+
+
+class AudienceMember(models.Model):
+    """A customer of a campaign's uploaded audience (a CSV of identifiers, matched to profiles
+    when it is uploaded; ``campaigns.services.audience_upload``)."""
+
+    campaign = models.ForeignKey(
+        Campaign,
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="audience_members",
+        db_index=False,  # the unique constraint's index leads with it
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("audience member")
+        verbose_name_plural = _("audience members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "customer"], name="campaigns_audience_member_uniq"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}: {self.customer_id}"
