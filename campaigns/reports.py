@@ -72,13 +72,13 @@ def _hourly(queryset, field: str) -> dict[datetime, int]:
 
 
 def hourly_series(campaign: Campaign) -> Series:
-    """Sends (by send time), opens and clicks (by the time the delivery reached that status)
-    per hour, from the hour before the first send (a line starts from nothing) for at most
-    :data:`MAX_HOURS` hours. Three queries."""
+    """Sends, first opens and first clicks per hour (by ``sent_at``, ``opened_at`` and
+    ``clicked_at``), from the hour before the first send (a line starts from nothing) for at
+    most :data:`MAX_HOURS` hours. Three queries."""
     deliveries = Delivery.objects.filter(campaign=campaign, sent_at__isnull=False)
     sends = _hourly(deliveries, "sent_at")
-    opens = _hourly(deliveries.filter(status__in=OPENED), "updated_at")
-    clicks = _hourly(deliveries.filter(status__in=CLICKED), "updated_at")
+    opens = _hourly(deliveries.filter(opened_at__isnull=False), "opened_at")
+    clicks = _hourly(deliveries.filter(clicked_at__isnull=False), "clicked_at")
     if not sends:
         return Series(None, 0, [], [], [])
     start = min(sends) - timedelta(hours=1)

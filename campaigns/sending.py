@@ -36,7 +36,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns import budget, locks, selectors, tracking
+from campaigns import budget, links, locks, selectors, tracking
 from campaigns.content import ContentError, build_context, render_message
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import (
@@ -202,12 +202,19 @@ def _message(campaign: Campaign, row: Delivery, variants: dict) -> messaging.Mes
     rendered = render_message(row.channel, templates, _context(row, unsubscribe))
     if row.channel == CampaignChannel.STORE:
         return None
+    body, html = rendered.body, rendered.html
+    if row.channel == CampaignChannel.EMAIL:
+        tracker = links.Tracker(
+            row.pk, row.channel, links.campaign_tag(campaign), frozenset({unsubscribe})
+        )
+        body = links.track_text(body, tracker)
+        html = links.track_html(html, tracker, pixel=settings.CAMPAIGN_TRACK_OPENS)
     return messaging.Message(
         channel=row.channel,
         to=row.address,
         subject=rendered.subject,
-        body=rendered.body,
-        html=rendered.html,
+        body=body,
+        html=html,
         metadata={"delivery_id": row.pk, "campaign_id": campaign.pk},
         unsubscribe_url=unsubscribe if row.channel == CampaignChannel.EMAIL else "",
     )

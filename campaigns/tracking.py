@@ -90,7 +90,7 @@ def _checked_id(value) -> int:
     return value
 
 
-def _is_web_url(url) -> bool:
+def is_web_url(url) -> bool:
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         return False
     if any(c <= " " or c in "\\\x7f" for c in url):  # control characters, spaces, backslashes
@@ -112,7 +112,7 @@ def with_utm(url: str, *, channel: str, campaign_slug: str) -> str:
 def click_token(delivery_id: int, target_url: str, *, channel: str, campaign_slug: str) -> str:
     """A click redirect's token: the delivery and the target with the campaign's UTM tags.
     Only http and https targets are accepted (``ValueError`` otherwise)."""
-    if not _is_web_url(target_url):
+    if not is_web_url(target_url):
         raise ValueError("a click target must be an http or https URL")
     url = with_utm(target_url, channel=channel, campaign_slug=campaign_slug)
     return _sign("click", [_checked_id(delivery_id), url])
@@ -121,7 +121,7 @@ def click_token(delivery_id: int, target_url: str, *, channel: str, campaign_slu
 def verify_click_token(token) -> tuple[int, str]:
     """``(delivery id, target URL with UTM tags)`` of a click token."""
     payload = _unsign("click", token)
-    if len(payload) != 2 or not _is_web_url(payload[1]):
+    if len(payload) != 2 or not is_web_url(payload[1]):
         raise BadToken("The link is not valid.")
     return _positive_id(payload[0]), payload[1]
 

@@ -349,3 +349,12 @@ CAMPAIGN_SEND_BATCH = env.int("CAMPAIGN_SEND_BATCH", default=500)
 CAMPAIGN_UNSUBSCRIBE_URL = env(
     "CAMPAIGN_UNSUBSCRIBE_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/c/u/{token}/"
 )
+# An e-mail's links go through the click redirect and its HTML ends with the open pixel
+# (campaigns.links); CAMPAIGN_TRACK_OPENS=false leaves the pixel out (clicks are still counted).
+CAMPAIGN_CLICK_URL = env(
+    "CAMPAIGN_CLICK_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/c/c/{token}/"
+)
+CAMPAIGN_OPEN_URL = env(
+    "CAMPAIGN_OPEN_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/c/o/{token}.gif"
+)
+CAMPAIGN_TRACK_OPENS = env.bool("CAMPAIGN_TRACK_OPENS", default=True)

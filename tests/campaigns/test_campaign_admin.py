@@ -303,6 +303,8 @@ def deliveries(made, statuses):
             status=status,
             reason=reason,
             sent_at=now if status in ("sent", "opened", "clicked") else None,
+            opened_at=now if status in ("opened", "clicked") else None,
+            clicked_at=now if status == "clicked" else None,
         )
         for person, (status, reason) in zip(people, statuses, strict=True)
     )
