@@ -4,6 +4,7 @@ Deliveries are claimed with ``FOR UPDATE SKIP LOCKED`` in pk order: any number o
 any number of hosts share a campaign's queued rows, each row held by one transaction at a time.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from django.db.models import Q
@@ -15,14 +16,24 @@ def campaign_for_update(pk: int) -> Campaign:
     return Campaign.objects.select_for_update(of=("self",)).get(pk=pk)
 
 
-def claim_queued(campaign_id: int, limit: int, now: datetime) -> list[Delivery]:
+def claim_queued(
+    campaign_id: int, limit: int, now: datetime, *, quotas: Mapping[str, int] | None = None
+) -> list[Delivery]:
     """Up to ``limit`` queued deliveries of the campaign that may go out at ``now`` (not
-    deferred by quiet hours), locked; rows another transaction holds are skipped."""
-    rows = (
+    deferred), locked, in pk order; rows another transaction holds are skipped. A channel in
+    ``quotas`` (``campaigns.rates``) gives at most its quota of rows."""
+    claimable = (
         Delivery.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(campaign_id=campaign_id, status=DeliveryStatus.QUEUED)
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         .select_related("customer")
-        .order_by("pk")[:limit]
+        .order_by("pk")
     )
-    return list(rows)
+    if not quotas:
+        return list(claimable[:limit])
+    rows = list(claimable.exclude(channel__in=list(quotas))[:limit])
+    for channel, quota in sorted(quotas.items()):
+        room = min(quota, limit - len(rows))
+        if room > 0:
+            rows += claimable.filter(channel=channel)[:room]
+    return sorted(rows, key=lambda row: row.pk)

@@ -135,6 +135,7 @@ _FK = frozenset({"d_campaign", "d_variant", "d_customer"})
 # --- Contact budget ---------------------------------------------------------------------------
 
 BUDGET_LOCK_SPACE = zlib.crc32(b"campaigns.contact_budget") - 2**31  # an int4
+RATE_LOCK_SPACE = zlib.crc32(b"campaigns.send_rate") - 2**31
 
 
 def lock_contact_budgets(customer_ids: Iterable[int]) -> None:
@@ -150,4 +151,16 @@ def lock_contact_budgets(customer_ids: Iterable[int]) -> None:
             "SELECT count(pg_advisory_xact_lock(%s, (k %% 2147483647)::int)) "
             "FROM unnest(%s::bigint[]) AS k",
             [BUDGET_LOCK_SPACE, keys],
+        )
+
+
+def lock_campaign_rates(campaign_id: int) -> None:
+    """The campaign's rate lock (transaction-level advisory): one sending batch of a
+    rate-limited campaign counts its free slots and sends at a time (``campaigns.rates``).
+    Taken before any delivery row is claimed, so it cannot deadlock with the row locks. No
+    ORM form, like the budget locks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s::bigint %% 2147483647)::int)",
+            [RATE_LOCK_SPACE, campaign_id],
         )

@@ -1,7 +1,8 @@
 """Sending: a campaign's queued deliveries claimed in batches and handed to the channel backends.
 
 ``send_batch`` is one transaction: claim up to ``limit`` queued rows (``FOR UPDATE SKIP LOCKED``,
-pk order, so any number of workers share the work), and for each row, in order:
+pk order, so any number of workers share the work; of a rate-limited channel only what its
+rate leaves in the current minute, ``campaigns.rates``), and for each row, in order:
 
 1. consent again (the latest marketing consent for its channel; withdrawn → suppressed,
    ``no_consent``);
@@ -36,7 +37,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns import budget, links, locks, selectors, tracking
+from campaigns import budget, links, locks, rates, selectors, tracking
 from campaigns.content import ContentError, build_context, render_message
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import (
@@ -276,7 +277,10 @@ def send_batch(*, campaign_id: int, limit: int | None = None, now=None) -> Batch
     campaign = Campaign.objects.select_related("promotion").get(pk=campaign_id)
     if campaign.status != CampaignStatus.SENDING:
         return result
-    rows = locks.claim_queued(campaign_id, limit or settings.CAMPAIGN_SEND_BATCH, now)
+    quotas = rates.quotas(campaign, now)  # rate-limited channels: the lock, then the claim
+    rows = locks.claim_queued(
+        campaign_id, limit or settings.CAMPAIGN_SEND_BATCH, now, quotas=quotas
+    )
     result.claimed = len(rows)
     rows = _check_consent(rows, result)
     rows = _drop_suppressed(rows, result)
@@ -298,38 +302,28 @@ class SendRun:
     retry_at: datetime | None = None
 
 
-RATE_PERIOD = timedelta(minutes=1)
 RETRY_FLOOR = timedelta(seconds=5)
-
-
-def _batch_size(campaign: Campaign) -> tuple[int, bool]:
-    """(rows per batch, rate limited?): the slowest channel's messages per minute, if any."""
-    rates = [r for r in (campaign.send_rates or {}).values() if isinstance(r, int) and r > 0]
-    if rates:
-        return min(min(rates), settings.CAMPAIGN_SEND_BATCH), True
-    return settings.CAMPAIGN_SEND_BATCH, False
 
 
 def send_until_done(*, campaign_id: int) -> SendRun:
     """Send batches while the campaign is sending and rows are claimable; then say when to
-    come back (quiet hours, rate limit) or finish the campaign when nothing is queued."""
+    come back (quiet hours, the A/B test's end, a channel's sending rate) or finish the
+    campaign when nothing is queued."""
     campaign = Campaign.objects.get(pk=campaign_id)
-    limit, limited = _batch_size(campaign)
     run = SendRun()
     while True:
-        result = send_batch(campaign_id=campaign_id, limit=limit)
+        result = send_batch(campaign_id=campaign_id)
         run.sent += result.sent
         if result.claimed == 0:
             break
-        if limited:
-            run.retry_at = timezone.now() + RATE_PERIOD
-            return run
     campaign.refresh_from_db(fields=["status"])
     if campaign.status != CampaignStatus.SENDING:
         return run
-    first_deferred = selectors.next_deferred(campaign_id)
-    if first_deferred is not None:
-        run.retry_at = max(first_deferred, timezone.now() + RETRY_FLOOR)
+    now = timezone.now()
+    waits = [selectors.next_deferred(campaign_id), rates.next_slot(campaign, now)]
+    waits = [when for when in waits if when is not None]
+    if waits:
+        run.retry_at = max(min(waits), now + RETRY_FLOOR)
     elif not selectors.has_queued(campaign_id):
         _finish(campaign)
     return run

@@ -33,7 +33,7 @@ def plan_campaign_task(campaign_id: int) -> int:
 @shared_task(acks_late=True)
 def send_campaign_task(campaign_id: int) -> int:
     """Send batches until nothing is claimable; then come back when the first row deferred by
-    quiet hours may go (or after a minute when the campaign has a sending rate), or finish
+    quiet hours, the A/B test or a channel's sending rate lets rows go again, or finish
     the campaign when nothing is left to send."""
     step = sending.send_until_done(campaign_id=campaign_id)
     if step.retry_at is not None:

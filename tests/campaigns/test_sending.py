@@ -181,14 +181,37 @@ def test_send_until_done_finishes_the_campaign_or_comes_back_after_quiet_hours(o
     assert made.status == "finished"
 
 
-def test_a_sending_rate_sends_one_batch_a_minute(outbox, monkeypatch):
-    monkeypatch.setattr(sending.timezone, "now", lambda: NOON_MADRID)
-    for _ in range(3):
+def test_a_sending_rate_sends_a_minutes_worth_then_comes_back_when_the_window_frees(
+    outbox, monkeypatch
+):
+    clock = [NOON_MADRID]
+    monkeypatch.setattr(sending.timezone, "now", lambda: clock[0])
+    for _ in range(5):
         shopper()
     made = sending_campaign(send_rates={"email": 2})
     run = sending.send_until_done(campaign_id=made.pk)
-    assert run.sent == 2 and run.retry_at is not None
-    assert len(outbox) == 2
+    assert (run.sent, run.retry_at, len(outbox)) == (2, NOON_MADRID + timedelta(minutes=1), 2)
+
+    clock[0] = NOON_MADRID + timedelta(seconds=30)  # too early: the window is still full
+    assert sending.send_batch(campaign_id=made.pk, now=clock[0]).claimed == 0
+    clock[0] = NOON_MADRID + timedelta(minutes=1, seconds=1)
+    assert sending.send_until_done(campaign_id=made.pk).sent == 2
+    clock[0] += timedelta(minutes=1)
+    run = sending.send_until_done(campaign_id=made.pk)
+    assert (run.sent, run.retry_at, len(outbox)) == (1, None, 5)
+    made.refresh_from_db()
+    assert made.status == "finished"
+
+
+def test_a_rate_limits_only_its_channel(outbox):
+    for n in range(6):
+        channel = "sms" if n % 2 else "email"
+        shopper(consents=(channel,), addresses=(channel,))
+    made = sending_campaign(channels=("email", "sms"), send_rates={"sms": 1})
+    result = sending.send_batch(campaign_id=made.pk, now=NOON_MADRID)
+    assert (result.claimed, result.sent) == (4, 4)  # three e-mails and one SMS
+    assert sorted(m.channel for m in outbox) == ["email", "email", "email", "sms"]
+    assert made.deliveries.filter(status="queued", channel="sms").count() == 2
 
 
 def test_beat_sends_again_for_sending_campaigns_with_claimable_rows(outbox, monkeypatch):
@@ -200,10 +223,11 @@ def test_beat_sends_again_for_sending_campaigns_with_claimable_rows(outbox, monk
     waiting = sending_campaign()
     Delivery.objects.filter(campaign=waiting).update(not_before=NOON_MADRID + timedelta(days=1))
     monkeypatch.setattr(sending.timezone, "now", lambda: NOON_MADRID)
-    assert selectors.campaigns_with_claimable_rows() == [made.pk]
+    assert selectors.campaigns_with_claimable_rows() == [made.pk, paced.pk]
     tasks.start_due_campaigns_task()  # eager: the send task runs now
     assert row(made, made.deliveries.get().customer).status == "sent"
-    assert paced.deliveries.get().status == waiting.deliveries.get().status == "queued"
+    assert paced.deliveries.get().status == "sent"  # within its rate: recovered by beat too
+    assert waiting.deliveries.get().status == "queued"
 
 
 def test_delivery_counts_give_every_status_for_the_progress_bar(outbox):

@@ -63,3 +63,16 @@ def test_campaigns_sending_concurrently_to_one_audience_never_exceed_the_cap(con
     assert set(per_customer.values()) == {2}  # the budget, exactly: never 3
     assert Delivery.objects.filter(status="suppressed", reason="cap").count() == 20
     assert len(outbox) == 40
+
+
+def test_four_workers_together_keep_a_channels_sending_rate(concurrently, outbox):
+    for _ in range(30):
+        shopper(consents=("email", "sms"), addresses=("email", "sms"))
+    made = campaign(status=CampaignStatus.SENDING, channels=("sms",), send_rates={"sms": 9})
+    planning.plan_campaign(campaign=made, now=NOON)
+
+    results = concurrently(lambda i: drain(made.pk, 4), 4)
+
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == 9 and len(outbox) == 9  # one minute's worth, not 4 × 9
+    assert Delivery.objects.filter(campaign=made, status="queued").count() == 21
