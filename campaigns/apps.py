@@ -5,3 +5,24 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        from customers.models import Customer
+        from customers.signals import customer_erased, customers_merged
+
+        customers_merged.connect(
+            _move_to_survivor, sender=Customer, dispatch_uid="campaigns.move_on_merge"
+        )
+        customer_erased.connect(_strip, sender=Customer, dispatch_uid="campaigns.strip")
+
+
+def _move_to_survivor(sender, survivor, absorbed, **kwargs):
+    from campaigns.services.people import move_deliveries_on_merge
+
+    move_deliveries_on_merge(survivor=survivor, absorbed=absorbed)
+
+
+def _strip(sender, customer, customer_ids=(), **kwargs):
+    from campaigns.services.people import strip_deliveries_on_erasure
+
+    strip_deliveries_on_erasure(customer_ids=[customer.pk, *customer_ids])

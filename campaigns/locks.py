@@ -37,3 +37,12 @@ def claim_queued(
         if room > 0:
             rows += claimable.filter(channel=channel)[:room]
     return sorted(rows, key=lambda row: row.pk)
+
+
+def deliveries_of_customers(customer_ids) -> list[int]:
+    """The customers' deliveries, locked, skipping those a sending worker holds (see
+    ``campaigns.services.people``: waiting for them could deadlock with the sender)."""
+    rows = Delivery.objects.select_for_update(skip_locked=True).filter(
+        customer_id__in=list(customer_ids)
+    )
+    return list(rows.order_by("pk").values_list("pk", flat=True))

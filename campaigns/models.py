@@ -440,6 +440,7 @@ class DeliveryReason(models.TextChoices):
     ERROR = "error", _("Could not be rendered or sent")
     RATE_LIMITED = "rate_limited", _("Deferred: sending rate")
     AB_WAIT = "ab_wait", _("Waiting for the A/B winner")
+    DUPLICATE = "duplicate", _("Same person, already planned")
 
 
 class Delivery(models.Model):
