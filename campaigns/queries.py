@@ -11,7 +11,8 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import QuerySet
 
-from campaigns.models import Delivery
+from campaigns.models import Delivery, DeliveryReason, DeliveryStatus
+from customers.models import ConsentState
 from omni import sql as fast_sql
 
 # Planned column (planning.PLANNED_COLUMNS) → Delivery field.
@@ -36,28 +37,34 @@ CONSENT_CHANNELS = ("email", "sms", "push")
 CHANNELS = (*CONSENT_CHANNELS, "store")
 
 
-def _eligible_sql(channel: str) -> str:
-    """SQL of "may receive on ``channel``" over contact_data's columns (names are constants)."""
+def _eligible_sql(channel: str) -> tuple[str, list]:
+    """SQL of "may receive on ``channel``" over contact_data's columns: column names are
+    constants of this module, values are parameters."""
+    granted = ConsentState.GRANTED
     if channel == "store":
-        granted = " OR ".join(f"c.consent_{name} = 'granted'" for name in CONSENT_CHANNELS)
-        return f"(c.home_store <> '' AND ({granted}))"
-    return f"(c.addr_{channel} <> '' AND c.consent_{channel} = 'granted')"
+        any_granted = " OR ".join(f"c.consent_{name} = %s" for name in CONSENT_CHANNELS)
+        return f"(c.home_store <> '' AND ({any_granted}))", [granted] * len(CONSENT_CHANNELS)
+    return f"(c.addr_{channel} <> '' AND c.consent_{channel} = %s)", [granted]
 
 
 def _address_sql(channel: str) -> str:
     return "d.home_store" if channel == "store" else f"d.addr_{channel}"
 
 
-def _channel_sql(spec) -> str:
+def _channel_sql(spec) -> tuple[str, list]:
     if not spec.channels:
-        return "''"
-    whens = []
-    if spec.preferred_first:
-        whens += [
-            f"WHEN c.preferred = '{c}' AND {_eligible_sql(c)} THEN '{c}'" for c in spec.channels
-        ]
-    whens += [f"WHEN {_eligible_sql(c)} THEN '{c}'" for c in spec.channels]
-    return f"CASE {' '.join(whens)} ELSE '' END"
+        return "''", []
+    whens, params = [], []
+    for preferred in (True, False) if spec.preferred_first else (False,):
+        for channel in spec.channels:
+            eligible, eligible_params = _eligible_sql(channel)
+            if preferred:
+                whens.append(f"WHEN c.preferred = %s AND {eligible} THEN %s")
+                params += [channel, *eligible_params, channel]
+            else:
+                whens.append(f"WHEN {eligible} THEN %s")
+                params += [*eligible_params, channel]
+    return f"CASE {' '.join(whens)} ELSE '' END", params
 
 
 def _variant_sql(spec) -> tuple[str, list]:
@@ -70,20 +77,32 @@ def _variant_sql(spec) -> tuple[str, list]:
     return f"CASE {' '.join(whens)} ELSE %s::bigint END", [*params, spec.variants[-1][1]]
 
 
+def _address_choice_sql(spec) -> tuple[str, list]:
+    if not spec.channels:
+        return "''", []
+    whens = " ".join(f"WHEN %s THEN {_address_sql(c)}" for c in spec.channels)
+    return f"COALESCE(CASE d.d_channel {whens} END, '')", list(spec.channels)
+
+
 def _decisions_sql(spec) -> tuple[str, list]:
     """The SELECT list of the insert, in PLANNED_FIELDS order, and its parameters."""
-    assert set(spec.channels) <= set(CHANNELS), spec.channels  # names are inlined below
+    assert set(spec.channels) <= set(CHANNELS), spec.channels  # column names are inlined
     variant, variant_params = _variant_sql(spec)
+    address, address_params = _address_choice_sql(spec)
     any_address = " OR ".join(f"{_address_sql(c)} <> ''" for c in spec.channels) or "false"
-    address = " ".join(f"WHEN '{c}' THEN {_address_sql(c)}" for c in spec.channels)
     columns = [
         "%s", "%s", variant, "d.pk", "d.d_channel",
-        "CASE WHEN d.h_bucket < %s OR d.d_channel = '' THEN 'suppressed' ELSE 'queued' END",
-        "CASE WHEN d.h_bucket < %s THEN 'holdout' WHEN d.d_channel <> '' THEN '' "
-        f"WHEN {any_address} THEN 'no_consent' ELSE 'no_address' END",
-        f"COALESCE(CASE d.d_channel {address} END, '')" if address else "''",
+        "CASE WHEN d.h_bucket < %s OR d.d_channel = '' THEN %s ELSE %s END",
+        "CASE WHEN d.h_bucket < %s THEN %s WHEN d.d_channel <> '' THEN '' "
+        f"WHEN {any_address} THEN %s ELSE %s END",
+        address,
     ]  # fmt: skip
-    params = [spec.campaign_id, spec.step, *variant_params, spec.holdout_below, spec.holdout_below]
+    params = [
+        spec.campaign_id, spec.step, *variant_params,
+        spec.holdout_below, DeliveryStatus.SUPPRESSED, DeliveryStatus.QUEUED,
+        spec.holdout_below, DeliveryReason.HOLDOUT, DeliveryReason.NO_CONSENT,
+        DeliveryReason.NO_ADDRESS, *address_params,
+    ]  # fmt: skip
     return ", ".join(columns), params
 
 
@@ -98,6 +117,7 @@ def insert_planned(contacts: QuerySet, planned: QuerySet, *, spec, now: datetime
         return _insert_planned_orm(planned, campaign_id=spec.campaign_id, step=spec.step, now=now)
     contacts_sql, contacts_params = contacts.query.sql_with_params()
     decisions, decision_params = _decisions_sql(spec)
+    channel, channel_params = _channel_sql(spec)
     targets = [_column(field) for field in PLANNED_FIELDS.values()]
     targets += [_column(f) for f in ("coupon_code", "attempts", "created_at", "updated_at")]
     conflict = ", ".join(_column(f) for f in ("campaign", "step", "customer"))
@@ -106,12 +126,13 @@ def insert_planned(contacts: QuerySet, planned: QuerySet, *, spec, now: datetime
         f"({', '.join(targets)}) SELECT {decisions}, '', 0, %s, %s "
         # OFFSET 0 fences each level: PostgreSQL would otherwise pull the subqueries up and
         # run a look-up again for every CASE that names its column.
-        f"FROM (SELECT c.*, {_channel_sql(spec)} AS d_channel "
+        f"FROM (SELECT c.*, {channel} AS d_channel "
         f"FROM ({contacts_sql} OFFSET 0) AS c OFFSET 0) AS d "
         f"ON CONFLICT ({conflict}) DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*decision_params, now, now, *contacts_params])
+        params = [*decision_params, now, now, *channel_params, *contacts_params]
+        cursor.execute(statement, params)
         return cursor.rowcount
 
 

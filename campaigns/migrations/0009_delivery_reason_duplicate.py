@@ -4,15 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0008_ab_test_audience_upload_tracking_times'),
+        ("campaigns", "0008_ab_test_audience_upload_tracking_times"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='delivery',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('no_consent', 'No consent'), ('cap', 'Contact budget reached'), ('quiet_hours', 'Deferred: quiet hours'), ('holdout', 'Holdout (control group)'), ('no_address', 'No address'), ('bounced', 'Bounced'), ('unsubscribed', 'Unsubscribed'), ('error', 'Could not be rendered or sent'), ('rate_limited', 'Deferred: sending rate'), ('ab_wait', 'Waiting for the A/B winner'), ('duplicate', 'Same person, already planned')], max_length=20, verbose_name='reason'),
+            model_name="delivery",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("no_consent", "No consent"),
+                    ("cap", "Contact budget reached"),
+                    ("quiet_hours", "Deferred: quiet hours"),
+                    ("holdout", "Holdout (control group)"),
+                    ("no_address", "No address"),
+                    ("bounced", "Bounced"),
+                    ("unsubscribed", "Unsubscribed"),
+                    ("error", "Could not be rendered or sent"),
+                    ("rate_limited", "Deferred: sending rate"),
+                    ("ab_wait", "Waiting for the A/B winner"),
+                    ("duplicate", "Same person, already planned"),
+                ],
+                max_length=20,
+                verbose_name="reason",
+            ),
         ),
     ]
