@@ -1,11 +1,42 @@
-"""Demo segments a marketer can open, count and edit (``seed_demo``; idempotent by name)."""
+"""Demo segments a marketer can open, count and edit, and three campaigns with something to
+show (``seed_demo``; idempotent by name):
 
-from campaigns.models import Segment
-from campaigns.services import save_segment
+* "Rebajas de invierno": sent four days ago through the real pipeline (planning, holdout,
+  consent, budget, rendering, tracking) in batches an hour apart, then finished; the shoppers'
+  opens and clicks over the next hours are simulated, so its results page has a chart;
+* "Nueva colección": paused part-way, for the progress bar and resume;
+* "Carrito abandonado": a draft with a personal coupon, ready to preview and test-send.
+
+The demo sends into ``omni.messaging.FileBackend`` (``var/messages/``), never to anybody.
+"""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.test import override_settings
+from django.utils import timezone
+
+from campaigns import planning, sending
+from campaigns.models import Campaign, CampaignVariant, Delivery, Segment
+from campaigns.services import (
+    complete_campaign,
+    pause_campaign,
+    save_segment,
+    schedule_campaign,
+    start_campaign,
+)
 from omni.roles import MARKETER
+from orders.selectors import promotion_by_name
 
 # name, description, rule tree
+SUBSCRIBERS = "Suscriptores de e-mail"
 SEGMENTS = [
+    (
+        SUBSCRIBERS,
+        "Consentimiento de e-mail para marketing.",
+        {"op": "all", "rules": [{"type": "consent", "channel": "email"}]},
+    ),
     (
         "Clientes fieles",
         "Tres pedidos o más y consentimiento de e-mail.",
@@ -74,3 +105,105 @@ def seed(ctx) -> None:
             acting_user=marketer,
         )
     ctx.say(f"  {len(SEGMENTS)} segments")
+    if Campaign.objects.filter(name=WINTER).exists():
+        ctx.say("  demo campaigns exist (unchanged)")
+        return
+    segment = Segment.objects.get(name=SUBSCRIBERS)
+    with override_settings(MESSAGING_BACKENDS=dict.fromkeys(("email", "sms", "push"), FILES)):
+        _winter_sale(ctx, segment, marketer)
+        _new_collection(segment, marketer)
+    _abandoned_cart(marketer)
+    ctx.say("  3 campaigns (one sent with results, one paused, one draft)")
+
+
+FILES = "omni.messaging.FileBackend"
+WINTER = "Rebajas de invierno"
+SHOP = "https://tienda.omni.example"
+UNSUBSCRIBE = '<p style="font-size:12px"><a href="{{ unsubscribe_url }}">Darse de baja</a></p>'
+
+
+def _email(subject: str, heading: str, link: str, extra: str = "") -> dict:
+    html = (
+        f"<html><body><h1>{heading}</h1><p>Hola {{{{ customer.first_name }}}},</p>{extra}"
+        f'<p><a href="{SHOP}{link}">Ver en la tienda</a></p>{UNSUBSCRIBE}</body></html>'
+    )
+    return {"subject": subject, "html": html}
+
+
+def _campaign(name: str, segment, marketer, variants, **fields) -> Campaign:
+    made = Campaign.objects.create(name=name, segment=segment, created_by=marketer, **fields)
+    for variant_name, split, content in variants:
+        CampaignVariant.objects.create(
+            campaign=made, name=variant_name, split_percent=split, content=content
+        )
+    return made
+
+
+def _morning(days_ago: int) -> datetime:
+    day = timezone.localdate() - timedelta(days=days_ago)
+    return datetime.combine(day, time(10), tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
+def _send_in_batches(made: Campaign, start: datetime, *, batches: int, size: int) -> None:
+    planning.plan_campaign(campaign=made, now=start)
+    for hour in range(batches):
+        sending.send_batch(campaign_id=made.pk, limit=size, now=start + timedelta(hours=hour))
+
+
+def _winter_sale(ctx, segment, marketer) -> None:
+    made = _campaign(
+        WINTER, segment, marketer,
+        [
+            ("A", 50, {"email": _email("Hasta -50 % en abrigos", "Rebajas de invierno", "/rebajas")}),
+            ("B", 50, {"email": _email("{{ customer.first_name }}, tus rebajas", "Solo para ti", "/rebajas")}),
+        ],
+        goal="Vender el stock de invierno", channels=["email"], holdout_percent=10,
+    )  # fmt: skip
+    start = _morning(4)
+    schedule_campaign(campaign=made, acting_user=marketer, send_at=start)
+    start_campaign(campaign=made, acting_user=marketer)
+    _send_in_batches(made, start, batches=4, size=500)
+    _simulate_engagement(ctx, made)
+    complete_campaign(campaign=made, acting_user=marketer)
+
+
+def _simulate_engagement(ctx, made: Campaign) -> None:
+    """Shoppers open about a third of the e-mails over the next day and click a quarter of
+    those; the times spread as they do (most in the first hours)."""
+    rows = list(Delivery.objects.filter(campaign=made, status="sent"))
+    for row in rows:
+        if ctx.rng.random() < 0.34:
+            row.status = "opened"
+            row.opened_at = row.sent_at + timedelta(minutes=int(ctx.rng.expovariate(1 / 240)))
+            if ctx.rng.random() < 0.25:
+                row.status = "clicked"
+                row.clicked_at = row.opened_at + timedelta(minutes=ctx.rng.randint(0, 20))
+    Delivery.objects.bulk_update(rows, ["status", "opened_at", "clicked_at"], batch_size=500)
+
+
+def _new_collection(segment, marketer) -> None:
+    made = _campaign(
+        "Nueva colección primavera", segment, marketer,
+        [("A", 100, {"email": _email("Ya está aquí la primavera", "Nueva colección", "/novedades")})],
+        goal="Presentar la colección", channels=["email"], send_rates={"email": 300},
+    )  # fmt: skip
+    schedule_campaign(campaign=made, acting_user=marketer, send_at=_morning(0))
+    start_campaign(campaign=made, acting_user=marketer)
+    _send_in_batches(made, _morning(0), batches=1, size=400)
+    pause_campaign(campaign=made, acting_user=marketer)
+
+
+def _abandoned_cart(marketer) -> None:
+    coupon = "<p>Tu código personal: <strong>{{ coupon_code }}</strong></p>"
+    _campaign(
+        "Carrito abandonado: 10 % de descuento",
+        Segment.objects.get(name="Carrito abandonado (24 h)"),
+        marketer,
+        [("A", 100, {
+            "email": _email("¿Lo dejaste en el carrito?", "Te lo guardamos", "/carrito", coupon),
+            "sms": {"body": "Hola {{ customer.first_name }}, tu carrito te espera: "
+                            "{{ coupon_code }} -10 %"},
+        })],
+        goal="Recuperar carritos", channels=["email", "sms"],
+        promotion=promotion_by_name("Bienvenida 10 %"),
+    )  # fmt: skip

@@ -9,7 +9,20 @@ from django.utils import timezone
 
 from inventory.selectors import locations_for_user
 from orders import queries
-from orders.models import Cart, Fulfilment, LineState, Order, OrderLine, OrderStatus
+from orders.models import (
+    Cart,
+    Fulfilment,
+    LineState,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Promotion,
+)
+
+
+def promotion_by_name(name: str):
+    """The promotion called ``name`` (the newest if several), or None."""
+    return Promotion.objects.filter(name=name).order_by("-pk").first()
 
 
 def cart_by_token(token: str) -> Cart | None:
