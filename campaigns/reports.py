@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 
-from campaigns import sending
+from campaigns import personal, sending
 from campaigns.content import SAMPLE_CONTEXT, build_context
 from campaigns.models import (
     Campaign,
@@ -110,7 +110,8 @@ def groups(campaign: Campaign) -> dict:
 
 def preview_context(campaign: Campaign, customer: Customer | None, channel: str) -> dict:
     """The context a message to ``customer`` on ``channel`` is rendered with when it is sent:
-    the same customer fields and unsubscribe link as ``campaigns.sending``; the personal code
+    the same customer fields, cart products, store and unsubscribe link as ``campaigns.sending``
+    (``campaigns.personal``); the personal code
     (issued at send time) is a placeholder when the campaign has an offer. Without a customer,
     the sandbox's sample shopper."""
     if customer is None:
@@ -124,4 +125,5 @@ def preview_context(campaign: Campaign, customer: Customer | None, channel: str)
         },
         coupon_code=PREVIEW_COUPON if campaign.promotion_id else "",
         unsubscribe_url=sending.unsubscribe_url(row),
+        **personal.for_customers([customer])[customer.pk],
     )

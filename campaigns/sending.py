@@ -13,7 +13,9 @@ rate leaves in the current minute, ``campaigns.rates``), and for each row, in or
    suppressed, ``cap``;
 4. the personal coupon (``orders.services.issue_personal_codes``) when the campaign has an
    offer, the content rendered in the sandbox (``campaigns.content``) in the shopper's language
-   with the unsubscribe link; a render failure → failed, ``error``.
+   with the unsubscribe link, their cart's items in stock at their store and that store
+   (``campaigns.personal``, read for the whole batch) and, in e-mails, the tracked links and
+   open pixel (``campaigns.links``); a render failure → failed, ``error``.
 
 Then the batch goes to ``omni.messaging.send_many`` and the rows are marked sent, with a
 ``message_sent`` touchpoint (one INSERT per batch) on each customer's timeline, all before the transaction commits.
@@ -37,7 +39,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns import budget, links, locks, rates, selectors, tracking
+from campaigns import budget, links, locks, personal, rates, selectors, tracking
 from campaigns.content import ContentError, build_context, render_message
 from campaigns.exceptions import InvalidTransition
 from campaigns.models import (
@@ -180,7 +182,7 @@ def unsubscribe_url(row: Delivery) -> str:
     return settings.CAMPAIGN_UNSUBSCRIBE_URL.format(token=token)
 
 
-def _context(row: Delivery, unsubscribe: str) -> dict:
+def _context(row: Delivery, unsubscribe: str, personal_data: dict) -> dict:
     customer = row.customer
     return build_context(
         customer={
@@ -190,17 +192,22 @@ def _context(row: Delivery, unsubscribe: str) -> dict:
         },
         coupon_code=row.coupon_code,
         unsubscribe_url=unsubscribe,
+        products=personal_data.get("products", ()),
+        store=personal_data.get("store"),
     )
 
 
-def _message(campaign: Campaign, row: Delivery, variants: dict) -> messaging.Message | None:
+def _message(
+    campaign: Campaign, row: Delivery, variants: dict, personal_data: dict
+) -> messaging.Message | None:
     """The rendered message of ``row`` (None for an in-store task); ContentError if refused."""
     variant = variants.get(row.variant_id) or next(iter(variants.values()), None)
     templates = (variant.content if variant else {}).get(row.channel)
     if not templates:
         raise ContentError("no content for this channel", code="missing")
     unsubscribe = unsubscribe_url(row)
-    rendered = render_message(row.channel, templates, _context(row, unsubscribe))
+    context = _context(row, unsubscribe, personal_data)
+    rendered = render_message(row.channel, templates, context)
     if row.channel == CampaignChannel.STORE:
         return None
     body, html = rendered.body, rendered.html
@@ -223,13 +230,18 @@ def _message(campaign: Campaign, row: Delivery, variants: dict) -> messaging.Mes
 
 def _render_all(campaign: Campaign, rows, result: BatchResult):
     variants = {v.pk: v for v in campaign.variants.order_by("pk")}
+    shown = (
+        personal.for_customers(r.customer for r in rows)
+        if personal.needed(variants.values())
+        else {}
+    )
     messages, ready = [], []
     for row in rows:
         if campaign.promotion_id is not None and not row.coupon_code:
             result.mark(row, DeliveryStatus.FAILED, DeliveryReason.ERROR)
             continue
         try:
-            message = _message(campaign, row, variants)
+            message = _message(campaign, row, variants, shown.get(row.customer_id, {}))
         except ContentError:
             result.mark(row, DeliveryStatus.FAILED, DeliveryReason.ERROR)
             continue

@@ -642,3 +642,43 @@ def received_transfer_ids(ids: Iterable[int]) -> set[int]:
     received = (TransferStatus.RECEIVED, TransferStatus.PARTIALLY_RECEIVED)
     rows = Transfer.objects.filter(pk__in=list(ids), status__in=received)
     return set(rows.values_list("pk", flat=True))
+
+
+# --- What a marketing message shows ----------------------------------------------------------
+
+
+def variant_cards(variant_ids: Iterable[int]) -> dict[int, dict]:
+    """Name (product, size, colour), price and product slug of active variants (1 query)."""
+    rows = Variant.objects.filter(
+        pk__in=list(variant_ids), active=True, product__active=True
+    ).values_list("pk", "product__name", "size", "colour", "price", "product__slug")
+    cards = {}
+    for pk, name, size, colour, price, slug in rows:
+        detail = ", ".join(part for part in (size, colour) if part)
+        cards[pk] = {
+            "name": f"{name} ({detail})" if detail else name,
+            "price": price,
+            "slug": slug,
+        }
+    return cards
+
+
+def store_stock(variant_ids: Iterable[int], now=None) -> dict[str, dict[int, int]]:
+    """Units of each variant sellable at the counter of each active store, by store code; only
+    positive quantities (1 query)."""
+    levels = StockLevel.objects.filter(
+        variant_id__in=list(variant_ids), location__active=True, location__kind=LocationKind.STORE
+    )
+    rows = with_availability(levels, now).filter(sellable_counter__gt=0)
+    stock: dict[str, dict[int, int]] = defaultdict(dict)
+    for code, variant_id, units in rows.values_list(
+        "location__code", "variant_id", "sellable_counter"
+    ):
+        stock[code][variant_id] = units
+    return dict(stock)
+
+
+def active_stores() -> dict[str, Location]:
+    """Active stores by code (a retailer has tens: one small query)."""
+    stores = Location.objects.filter(active=True, kind=LocationKind.STORE).order_by("code")
+    return {store.code: store for store in stores}

@@ -358,3 +358,6 @@ CAMPAIGN_OPEN_URL = env(
     "CAMPAIGN_OPEN_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/c/o/{token}.gif"
 )
 CAMPAIGN_TRACK_OPENS = env.bool("CAMPAIGN_TRACK_OPENS", default=True)
+# A product's page on the storefront, for the products a campaign message shows ({slug}: the
+# product's slug); empty: the messages show products without a link.
+CAMPAIGN_PRODUCT_URL = env("CAMPAIGN_PRODUCT_URL", default="")

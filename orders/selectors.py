@@ -11,6 +11,8 @@ from inventory.selectors import locations_for_user
 from orders import queries
 from orders.models import (
     Cart,
+    CartLine,
+    CartStatus,
     Fulfilment,
     LineState,
     Order,
@@ -23,6 +25,26 @@ from orders.models import (
 def promotion_by_name(name: str):
     """The promotion called ``name`` (the newest if several), or None."""
     return Promotion.objects.filter(name=name).order_by("-pk").first()
+
+
+def latest_cart_lines(customer_ids) -> dict[int, list[tuple[int, int]]]:
+    """(variant id, quantity) of each customer's most recent open or abandoned cart, in the
+    order they were added (1 query)."""
+    latest = (
+        Cart.objects.filter(
+            customer_id__in=list(customer_ids), status__in=(CartStatus.OPEN, CartStatus.ABANDONED)
+        )
+        .order_by("customer_id", "-updated_at", "-pk")
+        .distinct("customer_id")
+        .values("pk")
+    )
+    lines: dict[int, list[tuple[int, int]]] = {}
+    rows = CartLine.objects.filter(cart_id__in=latest).order_by("pk")
+    for customer_id, variant_id, quantity in rows.values_list(
+        "cart__customer_id", "variant_id", "quantity"
+    ):
+        lines.setdefault(customer_id, []).append((variant_id, quantity))
+    return lines
 
 
 def cart_by_token(token: str) -> Cart | None:
