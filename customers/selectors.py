@@ -42,6 +42,17 @@ def live_ids(customer_ids) -> list[int]:
     )
 
 
+def stores_and_favourites(customer_ids) -> dict[int, tuple[str, list[str]]]:
+    """(home store, else preferred store; favourite category slugs) per customer (1 query)."""
+    rows = Customer.objects.filter(pk__in=list(customer_ids)).values_list(
+        "pk", "home_store", "traits__preferred_store", "traits__favourite_categories"
+    )
+    return {
+        pk: (home or preferred or "", [c for c in favourites or () if isinstance(c, str)])
+        for pk, home, preferred, favourites in rows
+    }
+
+
 def contact_identifiers(*, email_customers: QuerySet, phone_customers: QuerySet):
     """(customer id, "email" | "phone", value) of the verified e-mails of ``email_customers``
     and verified phones of ``phone_customers``, ordered by customer: one query, streamed.

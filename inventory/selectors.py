@@ -648,17 +648,21 @@ def received_transfer_ids(ids: Iterable[int]) -> set[int]:
 
 
 def variant_cards(variant_ids: Iterable[int]) -> dict[int, dict]:
-    """Name (product, size, colour), price and product slug of active variants (1 query)."""
+    """Name (product, size, colour), price, product slug and category slug of active variants
+    (1 query)."""
     rows = Variant.objects.filter(
         pk__in=list(variant_ids), active=True, product__active=True
-    ).values_list("pk", "product__name", "size", "colour", "price", "product__slug")
+    ).values_list(
+        "pk", "product__name", "size", "colour", "price", "product__slug", "product__category__slug"
+    )
     cards = {}
-    for pk, name, size, colour, price, slug in rows:
+    for pk, name, size, colour, price, slug, category in rows:
         detail = ", ".join(part for part in (size, colour) if part)
         cards[pk] = {
             "name": f"{name} ({detail})" if detail else name,
             "price": price,
             "slug": slug,
+            "category": category,
         }
     return cards
 

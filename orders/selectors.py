@@ -2,9 +2,9 @@
 ``inventory.selectors.locations_for_user``): a pickup or counter order belongs to its store, a
 parcel to the locations it ships from."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from inventory.selectors import locations_for_user
@@ -45,6 +45,20 @@ def latest_cart_lines(customer_ids) -> dict[int, list[tuple[int, int]]]:
     ):
         lines.setdefault(customer_id, []).append((variant_id, quantity))
     return lines
+
+
+def best_sellers(*, days: int = 30, limit: int = 100) -> list[int]:
+    """Variant ids by units sold in the last ``days`` days (cancelled and expired orders
+    left out), best first (1 aggregate query)."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        OrderLine.objects.filter(order__created_at__gte=since)
+        .exclude(order__status__in=(OrderStatus.CANCELLED, OrderStatus.EXPIRED))
+        .values("variant_id")
+        .annotate(units=Sum("quantity"))
+        .order_by("-units", "variant_id")
+    )
+    return [row["variant_id"] for row in rows[:limit]]
 
 
 def cart_by_token(token: str) -> Cart | None:

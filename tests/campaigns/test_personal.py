@@ -120,3 +120,31 @@ def test_the_sent_email_and_the_preview_show_the_cart_at_the_store(shop, outbox,
     assert (
         "[Botas (38) 19.99 " in message.html and "Sol · Calle Mayor 1, 28013 Madrid" in message.html
     )
+
+
+def test_without_a_cart_best_sellers_in_stock_at_their_store_favourites_first(
+    shop, add_order, make_customer
+):
+    from customers.models import CustomerTraits
+    from tests.factories import CategoryFactory
+
+    buyer = make_customer()
+    dresses = CategoryFactory(slug="dresses")
+    dress = VariantFactory(product__name="Vestido", product__category=dresses)
+    dress_other_size = VariantFactory(product=dress.product, size="L")
+    hat = VariantFactory(product__name="Sombrero")
+    for variant, sold in ((shop["boots"], 5), (hat, 4), (dress, 2), (dress_other_size, 2)):
+        for _ in range(sold):
+            add_order(buyer, variant, shop["home"])
+    add_order(buyer, shop["coat"], shop["home"], status="cancelled")  # not a sale
+    for variant in (shop["boots"], shop["coat"], dress, dress_other_size):  # the hat: none
+        stock(shop["home"], variant)
+    ana = shopper(home_store="home")
+    CustomerTraits.objects.create(customer=ana, favourite_categories=["dresses"])
+    names = [p["name"] for p in shown(ana)["products"]]
+    assert names == ["Vestido (M, black)", "Botas (38)"]  # one dress, the best seller; no hat
+    ben = shopper()  # no home store: the store he buys at most
+    CustomerTraits.objects.create(customer=ben, preferred_store="home")
+    data = shown(ben)
+    assert data["store"]["name"] == "Gran Vía"
+    assert [p["name"] for p in data["products"]] == ["Botas (38)", "Vestido (M, black)"]
