@@ -5,12 +5,18 @@ planning from the list (both SQL paths) and the admin's upload page."""
 import io
 
 import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
 
 from campaigns import planning, services
 from campaigns.exceptions import AudienceLocked, CampaignNotReady, InvalidAudienceFile
 from campaigns.models import AudienceMember, Campaign, CampaignStatus, Delivery, Segment
 from customers.models import Channel, Customer, CustomerStatus, Identity, IdentityKind
+from omni import roles
 from tests.campaigns.pipeline import campaign, shopper
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 S = CampaignStatus
@@ -256,3 +262,115 @@ def test_an_uploaded_list_instead_of_a_segment_makes_the_campaign_ready(marketer
     upload(made, "ana@example.com\n")
     made.refresh_from_db()
     assert services.schedule_campaign(campaign=made, acting_user=marketer).status == S.SCHEDULED
+
+
+# --- The admin --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(db):
+    client = Client()
+    client.force_login(UserFactory(role=roles.MARKETER, email="marketing@omni.example"))
+    return client
+
+
+def url(name, made):
+    return reverse(f"admin:campaigns_campaign_{name}", args=[made.pk])
+
+
+def csv_file(content: bytes, name="clientes.csv"):
+    return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def texts(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_the_campaign_page_offers_the_upload_and_shows_the_current_list(client):
+    person(email="ana@example.com")
+    made = campaign()
+    page = client.get(url("change", made)).content.decode()
+    assert 'id="campaign-audience"' in page and url("audience", made) in page
+    assert "No list uploaded." in page
+    assert 'id="campaign-audience-clear"' not in page
+    upload(made, "ana@example.com\n", name="vip.csv")
+    page = client.get(url("change", made)).content.decode()
+    assert "vip.csv" in page and "1 customer matched" in page
+    assert 'id="campaign-audience-clear"' in page and url("audience_remove", made) in page
+
+
+def test_uploading_a_csv_in_the_admin_shows_its_summary_with_the_invalid_lines(client):
+    ana = person(email="ana@example.com")
+    made = campaign()
+    assert "customer_id" in client.get(url("audience", made)).content.decode()
+    content = b"email;name\nana@example.com;Ana\nnope;Eva\n"
+    response = client.post(url("audience", made), {"file": csv_file(content)})
+    assert response.status_code == 302 and response["Location"] == url("audience", made)
+    assert members(made) == {ana.pk}
+    page = client.get(response["Location"]).content.decode()
+    assert "clientes.csv" in page and "Line 3: not a valid e-mail address" in page
+    assert "The audience list was uploaded." in page
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"name\nAna\n", "Line 1 names no column"), (b"email\nJos\xe9@x.es\n", "not UTF-8")],
+)
+def test_a_bad_file_is_an_error_on_the_form_not_a_crash(client, content, expected):
+    made = campaign()
+    response = client.post(url("audience", made), {"file": csv_file(content)})
+    assert response.status_code == 200
+    assert expected in response.context["form"].errors["file"][0]
+    assert expected in response.content.decode()
+    assert not members(made) and not Campaign.objects.get(pk=made.pk).audience_file_name
+
+
+def test_an_empty_upload_is_a_form_error_too(client):
+    made = campaign()
+    response = client.post(url("audience", made), {"file": csv_file(b"")})
+    assert response.status_code == 200 and response.context["form"].errors["file"]
+
+
+def test_removing_the_uploaded_audience_in_the_admin(client):
+    person(email="ana@example.com")
+    made = campaign()
+    upload(made, "ana@example.com\n")
+    assert client.get(url("audience_remove", made)).status_code == 405
+    response = client.post(url("audience_remove", made))
+    assert response.status_code == 302 and response["Location"] == url("change", made)
+    assert not members(made) and "The uploaded audience was removed." in texts(response)
+
+
+def test_a_sending_campaign_offers_no_upload_and_refuses_one(client):
+    ana = person(email="ana@example.com")
+    made = campaign()
+    upload(made, "ana@example.com\n")
+    Campaign.objects.filter(pk=made.pk).update(status=S.SENDING)
+    page = client.get(url("change", made)).content.decode()
+    assert 'id="campaign-audience-upload"' not in page
+    assert 'id="campaign-audience-clear"' not in page
+    assert 'id="audience-form"' not in client.get(url("audience", made)).content.decode()
+    response = client.post(url("audience", made), {"file": csv_file(b"eva@example.com\n")})
+    assert response.status_code == 302 and any("cannot change" in t for t in texts(response))
+    client.post(url("audience_remove", made))
+    assert members(made) == {ana.pk}
+
+
+def test_staff_without_the_campaign_role_cannot_upload():
+    other = Client()
+    other.force_login(UserFactory(role=roles.STORE_STAFF))
+    made = campaign()
+    assert other.get(url("audience", made)).status_code == 403
+    response = other.post(url("audience", made), {"file": csv_file(b"ana@example.com\n")})
+    assert response.status_code == 403
+    assert other.post(url("audience_remove", made)).status_code == 403
+    assert not members(made)
+
+
+def test_the_upload_takes_a_bounded_number_of_queries(client, django_assert_max_num_queries):
+    people = [person(email=f"p{i}@example.com") for i in range(60)]
+    made = campaign()
+    lines = "\n".join(["email", *(f"p{i}@example.com" for i in range(60)), "nobody@example.com"])
+    with django_assert_max_num_queries(15):
+        client.post(url("audience", made), {"file": csv_file(lines.encode())})
+    assert members(made) == {p.pk for p in people}
