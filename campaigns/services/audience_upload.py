@@ -252,8 +252,8 @@ def parse(text: str) -> Parsed:
 # --- Matching and writing ---------------------------------------------------------------------
 
 
-def _chunks(values, size: int = CHUNK):
-    values = sorted(values)
+def _chunks(values):
+    values, size = sorted(values), CHUNK
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -361,3 +361,17 @@ def clear_audience(*, campaign: Campaign, acting_user) -> None:
     logger.info(
         "campaign %s: audience removed by user %s", campaign.pk, getattr(acting_user, "pk", None)
     )
+
+
+def move_audience_on_merge(*, survivor, absorbed) -> None:
+    """customers_merged receiver (inside the merge): the absorbed profile's places in uploaded
+    lists go to the survivor (once per campaign)."""
+    rows = AudienceMember.objects.filter(customer=absorbed)
+    survivors = AudienceMember.objects.filter(customer=survivor).values("campaign_id")
+    rows.filter(campaign_id__in=survivors).delete()
+    rows.update(customer=survivor)
+
+
+def drop_audience_on_erasure(*, customer_ids) -> None:
+    """customer_erased receiver: an erased person leaves every uploaded list."""
+    AudienceMember.objects.filter(customer_id__in=list(customer_ids)).delete()

@@ -13,6 +13,7 @@ from django.urls import reverse
 from campaigns import planning, services
 from campaigns.exceptions import AudienceLocked, CampaignNotReady, InvalidAudienceFile
 from campaigns.models import AudienceMember, Campaign, CampaignStatus, Delivery, Segment
+from campaigns.services import audience_upload
 from customers.models import Channel, Customer, CustomerStatus, Identity, IdentityKind
 from omni import roles
 from tests.campaigns.pipeline import campaign, shopper
@@ -130,6 +131,32 @@ def test_erased_customers_are_skipped_and_merged_ones_count_as_their_survivor():
     assert (summary["matched"], summary["duplicates"], summary["unmatched"]) == (1, 1, 2)
     upload(made, "email\ngone@example.com\nana@example.com\n")
     assert members(made) == {survivor.pk}
+
+
+def test_a_merge_after_the_upload_moves_the_place_to_the_survivor_and_erasure_drops_it():
+    from customers.services import erase_customer, merge_customers
+
+    ana, ana_too, eva = person(email="ana@example.com"), person(), person(email="eva@example.com")
+    first, second = campaign(), campaign()
+    upload(first, f"customer_id\n{ana_too.pk}\n{eva.pk}\n")
+    upload(second, f"customer_id\n{ana.pk}\n{ana_too.pk}\n")
+    merge_customers(survivor=ana, absorbed=ana_too, cause="test")
+    assert members(first) == {ana.pk, eva.pk} and members(second) == {ana.pk}
+    erase_customer(customer=eva)
+    assert members(first) == {ana.pk}
+
+
+def test_values_are_looked_up_one_query_per_chunk(monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(audience_upload, "CHUNK", 2)
+    people = [person(email=f"p{i}@example.com") for i in range(5)]
+    values = {
+        "email": {f"p{i}@example.com" for i in range(5)},
+        "phone": set(),
+        "customer_id": set(),
+    }
+    with django_assert_num_queries(3):
+        owners = audience_upload.match(values)
+    assert set(owners.values()) == {p.pk for p in people}
 
 
 # --- Replacing, clearing, status ---------------------------------------------------------------
