@@ -1,7 +1,8 @@
 """The campaign editor for marketers (a 1024×768 tablet is enough): the campaign's settings,
 its variants with their per-channel content (template errors shown on the field, with the
-line), the lifecycle buttons (only the legal ones; each calls a lifecycle service), a preview
-for a chosen customer, a test send to oneself, a live progress panel and a results page.
+line), the lifecycle buttons (only the legal ones; each calls a lifecycle service), an uploaded
+audience (a CSV of identifiers), a preview for a chosen customer, a test send to oneself, a live
+progress panel and a results page.
 
 Registered in place of the plain ``CampaignAdmin`` of ``campaigns.admin``."""
 
@@ -28,7 +29,7 @@ from campaigns.content import (
     render_message,
     validate_message,
 )
-from campaigns.exceptions import InvalidTransition
+from campaigns.exceptions import AudienceLocked, InvalidAudienceFile, InvalidTransition
 from campaigns.models import (
     Campaign,
     CampaignChannel,
@@ -37,6 +38,8 @@ from campaigns.models import (
     DeliveryReason,
     DeliveryStatus,
 )
+from campaigns.services.audience_upload import EDITABLE as AUDIENCE_EDITABLE
+from campaigns.services.audience_upload import REASONS as AUDIENCE_REASONS
 from campaigns.services.lifecycle import MESSAGE_CHANNELS
 from customers import selectors as customer_selectors
 from omni import messaging
@@ -63,6 +66,7 @@ PART_LABELS = {
     ("store", "body"): gettext_lazy("In-store task for the staff"),
 }
 TEXTAREA_ROWS = {"html": 8, "text": 4, "body": 3}
+AUDIENCE_FIELDSET = gettext_lazy("Audience")  # the uploaded list is shown under it
 MAX_SEARCH = 100
 SEARCH_RESULTS = 10
 
@@ -126,6 +130,14 @@ class CampaignForm(forms.ModelForm):
         self.fields["channels"].choices = [(c, labels[c]) for c in order]
         if not self.instance.pk:
             self.initial.setdefault("channels", list(self.instance.channels or []))
+
+
+class AudienceUploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy("Uploading replaces the campaign's current list."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
+    )
 
 
 def _content_fields() -> dict:
@@ -240,7 +252,7 @@ class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
     change_form_template = "admin/campaigns/campaign/change_form.html"
     fieldsets = [
         (None, {"fields": ["name", "goal", "description"]}),
-        (gettext_lazy("Audience"), {"fields": ["segment", "holdout_percent"]}),
+        (AUDIENCE_FIELDSET, {"fields": ["segment", "holdout_percent"]}),
         (
             gettext_lazy("Channels"),
             {"fields": ["channels", "allow_preferred_channel", "send_rates"]},
@@ -325,6 +337,8 @@ class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
             "preview_url": reverse("admin:campaigns_campaign_preview", args=[obj.pk]),
             "results_url": reverse("admin:campaigns_campaign_results", args=[obj.pk]),
             "progress_texts": progress_texts(),
+            "audience": audience_context(obj, can_change),
+            "audience_fieldset": AUDIENCE_FIELDSET,
         }
 
     def get_urls(self):
@@ -348,6 +362,14 @@ class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
                 "<int:pk>/progress/", view(self.progress_view), name="campaigns_campaign_progress"
             ),
             path("<int:pk>/results/", view(self.results_view), name="campaigns_campaign_results"),
+            path(
+                "<int:pk>/audience/", view(self.audience_view), name="campaigns_campaign_audience"
+            ),
+            path(
+                "<int:pk>/audience/remove/",
+                view(self.audience_remove_view, post=True),
+                name="campaigns_campaign_audience_remove",
+            ),
             *super().get_urls(),
         ]
 
@@ -415,6 +437,56 @@ class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
             "change_url": self._change_url(campaign),
         }
         return TemplateResponse(request, "admin/campaigns/campaign/results.html", context)
+
+    # --- Uploaded audience ---------------------------------------------------------------------
+
+    def audience_view(self, request, pk: int):
+        """The upload page: the accepted layouts, a file field and the last upload's summary
+        (with its invalid lines). A file that cannot be read is an error on the field."""
+        campaign = self._campaign(request, pk, change=request.method == "POST")
+        form = AudienceUploadForm()
+        if request.method == "POST":
+            form = AudienceUploadForm(request.POST, request.FILES)
+            done = self._upload(request, campaign, form) if form.is_valid() else None
+            if done is not None:
+                return done
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": _("Audience list: %(name)s") % {"name": campaign.name},
+            "form": form,
+            "audience": audience_context(campaign, self.has_change_permission(request, campaign)),
+            "change_url": self._change_url(campaign),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/audience.html", context)
+
+    def _upload(self, request, campaign: Campaign, form) -> HttpResponseRedirect | None:
+        """Call the upload service; a redirect when done or refused, None (the page again,
+        with the error on the field) for a file that cannot be read."""
+        upload = form.cleaned_data["file"]
+        try:
+            services.upload_audience(
+                campaign=campaign, file=upload, file_name=upload.name, acting_user=request.user
+            )
+        except InvalidAudienceFile as exc:
+            form.add_error("file", exc.message)
+            return None
+        except AudienceLocked as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(self._change_url(campaign))
+        messages.success(request, _("The audience list was uploaded."))
+        return HttpResponseRedirect(request.path)
+
+    def audience_remove_view(self, request, pk: int):
+        campaign = self._campaign(request, pk, change=True)
+        try:
+            services.clear_audience(campaign=campaign, acting_user=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("The uploaded audience was removed."))
+        return HttpResponseRedirect(self._change_url(campaign))
 
     # --- Preview and test send ---------------------------------------------------------------
 
@@ -486,6 +558,24 @@ def run_lifecycle(action: str, campaign: Campaign, user) -> Campaign:
         "cancel": services.cancel_campaign,
     }[action]
     return service(campaign=campaign, acting_user=user)
+
+
+def audience_context(campaign: Campaign, can_change: bool) -> dict:
+    """The campaign's uploaded list for its pages: the summary of the last upload, its
+    invalid lines with their reason, and whether the marketer may upload now."""
+    stats = campaign.audience_stats if campaign.audience_uploaded_at else {}
+    return {
+        "file_name": campaign.audience_file_name,
+        "uploaded_at": campaign.audience_uploaded_at,
+        "stats": stats,
+        "invalid_lines": [
+            (row.get("line"), AUDIENCE_REASONS.get(row.get("reason"), row.get("reason")))
+            for row in stats.get("invalid_lines", [])
+        ],
+        "editable": can_change and campaign.status in AUDIENCE_EDITABLE,
+        "upload_url": reverse("admin:campaigns_campaign_audience", args=[campaign.pk]),
+        "remove_url": reverse("admin:campaigns_campaign_audience_remove", args=[campaign.pk]),
+    }
 
 
 def error_lines(exc: DomainError) -> list[str]:

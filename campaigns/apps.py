@@ -17,12 +17,17 @@ class CampaignsConfig(AppConfig):
 
 
 def _move_to_survivor(sender, survivor, absorbed, **kwargs):
+    from campaigns.services.audience_upload import move_audience_on_merge
     from campaigns.services.people import move_deliveries_on_merge
 
     move_deliveries_on_merge(survivor=survivor, absorbed=absorbed)
+    move_audience_on_merge(survivor=survivor, absorbed=absorbed)
 
 
 def _strip(sender, customer, customer_ids=(), **kwargs):
+    from campaigns.services.audience_upload import drop_audience_on_erasure
     from campaigns.services.people import strip_deliveries_on_erasure
 
-    strip_deliveries_on_erasure(customer_ids=[customer.pk, *customer_ids])
+    people = [customer.pk, *customer_ids]
+    strip_deliveries_on_erasure(customer_ids=people)
+    drop_audience_on_erasure(customer_ids=people)

@@ -40,3 +40,18 @@ class CampaignNotReady(DomainError):
 
     code = "campaign_not_ready"
     default_message = _("The campaign is not ready to be scheduled.")
+
+
+class InvalidAudienceFile(DomainError):
+    """An uploaded audience that cannot be read (not UTF-8, empty, too big, no identifier
+    column…): the message names the line; nothing is written. ``fields["file"]`` repeats it."""
+
+    code = "invalid_audience_file"
+    default_message = _("The file is not a CSV of e-mails, phones or customer ids.")
+
+
+class AudienceLocked(Conflict):
+    """The audience of a campaign that is sending or over cannot change any more."""
+
+    code = "audience_locked"
+    default_message = _("The audience can only change while the campaign is a draft or scheduled.")

@@ -1,7 +1,8 @@
-"""Planning: a campaign's segment turned into its Delivery rows, in one set-based statement.
+"""Planning: a campaign's audience turned into its Delivery rows, in one set-based statement.
 
-Each live customer of the segment gets one row per (campaign, step) — the unique key makes
-planning again a no-op for those already planned. Everything per customer is decided in the
+The audience is the segment's live customers, those of the uploaded list (``AudienceMember``,
+read as a subquery), or those in both. Each of them gets one row per (campaign, step) — the
+unique key makes planning again a no-op for those already planned. Everything per customer is decided in the
 query, never in a Python loop over customers:
 
 * holdout: a stable hash of (campaign, customer) — PostgreSQL's ``hashtextextended`` — in 0..9999;
@@ -178,13 +179,12 @@ def plan_spec(campaign: Campaign, step: int = 0) -> PlanSpec:
 
 
 def contact_data(campaign: Campaign, *, now=None) -> QuerySet:
-    """The segment's customers with what the decisions need, one row each: consents and
+    """The campaign's audience (its segment, uploaded list, or the customers in both;
+    ``selectors.campaign_audience``) with what the decisions need, one row each: consents and
     addresses of the campaign's channels, preferred channel, home store and the two hash
     buckets (the SQL path decides on these columns)."""
     channels = [c for c in campaign.channels if c != CampaignChannel.SOCIAL]
-    customers = selectors.segment_queryset(
-        campaign.segment.rules, now=now, segment_id=campaign.segment_id
-    ).order_by()
+    customers = selectors.campaign_audience(campaign, now=now).order_by()
     contacts = _with_contact_data(customers, channels).annotate(
         h_bucket=bucket("h:", campaign.pk),
         v_bucket=bucket("v:", campaign.pk),
@@ -228,7 +228,7 @@ def planned_deliveries(campaign: Campaign, *, step: int = 0, now=None) -> QueryS
 def plan_campaign(*, campaign: Campaign, step: int = 0, now=None) -> int:
     """Insert the campaign's deliveries for ``step`` (idempotent: customers already planned
     are skipped). Returns how many rows were inserted."""
-    if campaign.segment_id is None:
+    if not selectors.has_audience(campaign):
         return 0
     now = now or timezone.now()
     return queries.insert_planned(

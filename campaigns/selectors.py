@@ -5,7 +5,14 @@ from datetime import datetime
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Segment
+from campaigns.models import (
+    AudienceMember,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Segment,
+)
 from campaigns.segments import compile_rules, references_in
 from customers.models import Customer, CustomerStatus
 
@@ -18,6 +25,26 @@ def segment_queryset(rules, *, now=None, segment_id: int | None = None) -> Query
     and erased profiles are never in a segment). InvalidSegment on a bad tree."""
     condition = compile_rules(rules, now=now, segment_id=segment_id)
     return Customer.objects.filter(status=CustomerStatus.LIVE).filter(condition)
+
+
+def has_audience(campaign: Campaign) -> bool:
+    """Whether the campaign names whom it is for: a segment, an uploaded list, or both."""
+    return campaign.segment_id is not None or campaign.audience_uploaded_at is not None
+
+
+def campaign_audience(campaign: Campaign, *, now=None) -> QuerySet[Customer]:
+    """The campaign's live customers: its segment's, those of its uploaded list, or — with
+    both — those in both (one query: the list is a subquery, never a list of ids)."""
+    if campaign.segment_id is not None:
+        customers = segment_queryset(
+            campaign.segment.rules, now=now, segment_id=campaign.segment_id
+        )
+    else:
+        customers = Customer.objects.filter(status=CustomerStatus.LIVE)
+    if campaign.audience_uploaded_at is not None:
+        members = AudienceMember.objects.filter(campaign_id=campaign.pk).values("customer_id")
+        customers = customers.filter(pk__in=members)
+    return customers
 
 
 def count_segment(rules, *, now=None, segment_id: int | None = None) -> int:

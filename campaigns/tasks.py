@@ -21,7 +21,7 @@ def start_due_campaigns_task() -> int:
 
 @shared_task(acks_late=True)
 def plan_campaign_task(campaign_id: int) -> int:
-    """Turn the sending campaign's segment into deliveries, then send them."""
+    """Turn the sending campaign's audience into deliveries, then send them."""
     campaign = selectors.campaign_or_none(campaign_id)
     if campaign is None or not selectors.is_sending(campaign):
         return 0

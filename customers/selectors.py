@@ -70,6 +70,37 @@ def contact_identifiers(*, email_customers: QuerySet, phone_customers: QuerySet)
     )
 
 
+def verified_owners(kind: str, values) -> dict[str, int]:
+    """normalised value → the live customer who holds it as a verified identifier, for those
+    of ``values`` (e-mails or phones, normalised) that someone proved (one query). A typed,
+    unverified identifier matches nobody: it may be somebody else's."""
+    rows = Identity.objects.filter(
+        kind=kind, value__in=list(values), verified=True, customer__status=CustomerStatus.LIVE
+    )
+    return dict(rows.values_list("value", "customer_id"))
+
+
+def live_survivors(customer_ids) -> dict[int, int]:
+    """id → the live profile it is now: itself when live, the survivor of the merges that
+    absorbed it (one query per merge hop, never per id); erased or unknown ids are left out."""
+    found: dict[int, int] = {}
+    pending = {pk: [pk] for pk in customer_ids}  # the profile to look at → the ids asked for
+    for _hop in range(MERGE_CHAIN_LIMIT):
+        if not pending:
+            break
+        rows = Customer.objects.filter(pk__in=list(pending)).values_list(
+            "pk", "status", "merged_into_id"
+        )
+        following: dict[int, list[int]] = {}
+        for pk, status, merged_into in rows:
+            if status == CustomerStatus.LIVE:
+                found.update(dict.fromkeys(pending[pk], pk))
+            elif status == CustomerStatus.MERGED and merged_into is not None:
+                following.setdefault(merged_into, []).extend(pending[pk])
+        pending = following
+    return found
+
+
 def is_claimed(customer_id: int) -> bool:
     return bool(claimed_ids([customer_id]))
 

@@ -345,6 +345,10 @@ CAMPAIGN_CONTACT_BUDGET = (
 CAMPAIGN_CONTACT_BUDGET_BY_PRIORITY: dict = {}
 # Deliveries a sending task claims and sends per transaction.
 CAMPAIGN_SEND_BATCH = env.int("CAMPAIGN_SEND_BATCH", default=500)
+# An uploaded campaign audience (a CSV of e-mails, phones or customer ids): its largest size in
+# bytes and most data rows (campaigns.services.audience_upload).
+CAMPAIGN_AUDIENCE_MAX_BYTES = env.int("CAMPAIGN_AUDIENCE_MAX_BYTES", default=20 * 1024 * 1024)
+CAMPAIGN_AUDIENCE_MAX_ROWS = env.int("CAMPAIGN_AUDIENCE_MAX_ROWS", default=1_000_000)
 # The shopper's unsubscribe link ({token}: campaigns.tracking.unsubscribe_token).
 CAMPAIGN_UNSUBSCRIBE_URL = env(
     "CAMPAIGN_UNSUBSCRIBE_URL", default=OMNI_PUBLIC_URL.rstrip("/") + "/c/u/{token}/"

@@ -1,7 +1,9 @@
 """State changes of the campaigns app (typed, keyword-only, atomic, with the acting user):
-segments (``segments``) and the campaign lifecycle (``lifecycle``); planning and sending live
-in ``campaigns.planning`` and ``campaigns.sending``."""
+segments (``segments``), the campaign lifecycle (``lifecycle``) and uploaded audiences
+(``audience_upload``); planning and sending live in ``campaigns.planning`` and
+``campaigns.sending``."""
 
+from campaigns.services.audience_upload import clear_audience, upload_audience
 from campaigns.services.lifecycle import (
     cancel_campaign,
     complete_campaign,
@@ -24,6 +26,7 @@ __all__ = [
     "DESCRIPTION_LENGTH",
     "NAME_LENGTH",
     "cancel_campaign",
+    "clear_audience",
     "complete_campaign",
     "delete_segment",
     "finish_campaign",
@@ -34,4 +37,5 @@ __all__ = [
     "start_campaign",
     "start_due_campaigns",
     "unschedule_campaign",
+    "upload_audience",
 ]

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import locks
+from campaigns import locks, selectors
 from campaigns.exceptions import CampaignNotReady, InvalidTransition
 from campaigns.models import (
     Campaign,
@@ -73,8 +73,8 @@ def _transition(
 def readiness_errors(campaign: Campaign) -> dict[str, list[str]]:
     """What stops ``campaign`` from being scheduled, by field (empty: ready)."""
     errors: dict[str, list[str]] = {}
-    if campaign.segment_id is None:
-        errors["segment"] = [_("Choose the audience segment.")]
+    if not selectors.has_audience(campaign):
+        errors["segment"] = [_("Choose the audience segment or upload an audience list.")]
     channels = [c for c in campaign.channels or () if c in MESSAGE_CHANNELS]
     if not channels:
         errors["channels"] = [_("Choose at least one channel that carries a message.")]

@@ -11,12 +11,12 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns import locks
-from campaigns.models import AudienceMember, Delivery, DeliveryReason, DeliveryStatus
+from campaigns.models import Delivery, DeliveryReason, DeliveryStatus
 
 
 def move_deliveries_on_merge(*, survivor, absorbed) -> None:
-    """The absorbed profile's deliveries and audience memberships become the survivor's where
-    the survivor has none for that campaign step; where it has one, the absorbed profile's
+    """The absorbed profile's deliveries become the survivor's where the survivor has none for
+    that campaign step (uploaded lists: ``audience_upload.move_audience_on_merge``); where it has one, the absorbed profile's
     queued row is suppressed (``duplicate``): one message per person per step."""
     pks = locks.deliveries_of_customers([absorbed.pk])
     rows = Delivery.objects.filter(pk__in=pks)
@@ -27,10 +27,6 @@ def move_deliveries_on_merge(*, survivor, absorbed) -> None:
     rows.filter(customer=absorbed, status=DeliveryStatus.QUEUED).update(
         status=DeliveryStatus.SUPPRESSED, reason=DeliveryReason.DUPLICATE, updated_at=timezone.now()
     )
-    survivors_list = AudienceMember.objects.filter(customer=survivor, campaign=OuterRef("campaign"))
-    members = AudienceMember.objects.filter(customer=absorbed)
-    members.filter(~Exists(survivors_list)).update(customer=survivor)
-    members.filter(customer=absorbed).delete()
 
 
 def strip_deliveries_on_erasure(*, customer_ids) -> None:

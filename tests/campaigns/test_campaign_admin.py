@@ -196,7 +196,7 @@ def test_schedule_of_an_unready_campaign_names_what_is_missing(client):
     made.refresh_from_db()
     assert made.status == S.DRAFT
     messages = " ".join(texts(response))
-    assert "Choose the audience segment." in messages
+    assert "Choose the audience segment or upload an audience list." in messages
     assert "Write the content of at least one variant." in messages
 
 
