@@ -3,6 +3,9 @@
 ``send_batch`` is one transaction: claim up to ``limit`` queued rows (``FOR UPDATE SKIP LOCKED``,
 pk order, so any number of workers share the work), and for each row, in order:
 
+0. a row that waited for the end of its campaign's A/B test (no variant, reason ``ab_wait``,
+   claimable once ``not_before`` passes) gets the winner
+   (``campaigns.services.ab_test.choose_winner`` picks it on first need);
 1. consent again (the latest marketing consent for its channel; withdrawn → suppressed,
    ``no_consent``);
 2. quiet hours in the customer's home store's time zone (``settings.TIME_ZONE`` without one):
@@ -48,7 +51,7 @@ from campaigns.models import (
     DeliveryStatus,
 )
 from campaigns.quiet_hours import QuietHours, next_allowed
-from campaigns.services import lifecycle
+from campaigns.services import ab_test, lifecycle
 from customers.models import (
     Consent,
     ConsentPurpose,
@@ -71,6 +74,7 @@ class BatchResult:
     deferred: int = 0
     failed: int = 0
     changed: list = field(default_factory=list, repr=False)
+    winner_rows: list = field(default_factory=list, repr=False)  # given the A/B winner
 
     def mark(self, row: Delivery, status: str, reason: str = "") -> None:
         row.status, row.reason = status, reason
@@ -96,6 +100,24 @@ def _granted(rows: list[Delivery]) -> set[tuple[int, str]]:
         .values_list("customer_id", "channel", "state")
     )
     return {(c, ch) for c, ch, state in latest if state == ConsentState.GRANTED}
+
+
+def _give_winner(campaign: Campaign, rows: list[Delivery], now: datetime, result: BatchResult):
+    """Rows that waited for the A/B test's end get its winner (chosen now if nobody has yet:
+    ``choose_winner`` takes the campaign lock and writes no delivery, so holding our claimed
+    rows while we wait for it cannot deadlock)."""
+    waiting = [r for r in rows if r.variant_id is None and r.reason == DeliveryReason.AB_WAIT]
+    if not waiting:
+        return
+    winner_id = campaign.winner_id
+    if winner_id is None:  # read before another worker chose it, maybe: ask under the lock
+        winner = ab_test.choose_winner(campaign=campaign, now=now)
+        winner_id = winner.pk if winner else None
+    if winner_id is None:
+        return
+    for row in waiting:
+        row.variant_id = winner_id
+    result.winner_rows = waiting
 
 
 def _check_consent(rows: list[Delivery], result: BatchResult) -> list[Delivery]:
@@ -245,7 +267,8 @@ def _record_sent(rows: list[Delivery], now: datetime, result: BatchResult) -> No
 
 def _save(result: BatchResult, now: datetime) -> None:
     """One UPDATE per outcome (status, reason, deferral time) — a batch has a handful — and the
-    personal coupon codes, which differ per row, in one more."""
+    personal coupon codes, which differ per row, in one more; the A/B winner of the rows that
+    waited for it in one more."""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for row in result.changed:
         groups[(row.status, row.reason, row.not_before)].append(row.pk)
@@ -258,6 +281,11 @@ def _save(result: BatchResult, now: datetime) -> None:
         Delivery.objects.filter(pk__in=pks).update(**fields)
     with_codes = [row for row in result.changed if row.coupon_code]
     Delivery.objects.bulk_update(with_codes, ["coupon_code"])
+    if result.winner_rows:  # one winner per campaign: one UPDATE
+        winner_id = result.winner_rows[0].variant_id
+        Delivery.objects.filter(pk__in=[r.pk for r in result.winner_rows]).update(
+            variant_id=winner_id
+        )
 
 
 @transaction.atomic
@@ -271,6 +299,7 @@ def send_batch(*, campaign_id: int, limit: int | None = None, now=None) -> Batch
         return result
     rows = locks.claim_queued(campaign_id, limit or settings.CAMPAIGN_SEND_BATCH, now)
     result.claimed = len(rows)
+    _give_winner(campaign, rows, now, result)
     rows = _check_consent(rows, result)
     rows = _drop_suppressed(rows, result)
     rows = _defer_quiet_hours(rows, now, result)
@@ -305,7 +334,7 @@ def _batch_size(campaign: Campaign) -> tuple[int, bool]:
 
 def send_until_done(*, campaign_id: int) -> SendRun:
     """Send batches while the campaign is sending and rows are claimable; then say when to
-    come back (quiet hours, rate limit) or finish the campaign when nothing is queued."""
+    come back (quiet hours, rate limit, the end of an A/B test) or finish the campaign when nothing is queued."""
     campaign = Campaign.objects.get(pk=campaign_id)
     limit, limited = _batch_size(campaign)
     run = SendRun()
