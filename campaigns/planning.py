@@ -41,6 +41,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Abs, Cast, Concat, Mod
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from campaigns import queries, selectors
@@ -253,6 +254,13 @@ def has_ab_winner(campaign: Campaign) -> bool:
     return bool(campaign.ab_winner_metric) and campaign.variants.count() >= 2
 
 
+def in_test_group(campaign: Campaign, customer: str = "customer_id") -> Q:
+    """Deliveries (``customer`` names their customer's id) in the campaign's A/B test group:
+    the third hash bucket below ``ab_test_percent``."""
+    bound = campaign.ab_test_percent * BUCKETS // 100
+    return Q(LessThan(bucket("t:", campaign.pk, customer), Value(bound)))
+
+
 def hold_back_rest(campaign: Campaign, *, step: int, now) -> int:
     """A/B test with a winner: the queued rows just planned outside the test group (a third
     hash bucket, independent of holdout and variant) wait without a variant until the test
@@ -267,9 +275,7 @@ def hold_back_rest(campaign: Campaign, *, step: int, now) -> int:
         not_before__isnull=True,
         attempts=0,
     )
-    rest = fresh.alias(t_bucket=bucket("t:", campaign.pk, "customer_id")).filter(
-        t_bucket__gte=campaign.ab_test_percent * BUCKETS // 100
-    )
+    rest = fresh.exclude(in_test_group(campaign))
     if campaign.winner_id is not None:  # joined after the test: the winner, now
         return rest.update(variant_id=campaign.winner_id)
     return rest.update(

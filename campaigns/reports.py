@@ -6,10 +6,10 @@ database, never a loop over deliveries)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, DateTimeField, IntegerField, Min, Q, Subquery
+from django.db.models import Count, DateTimeField, IntegerField, Min, Q, Subquery, Value
 from django.db.models.functions import Coalesce, TruncHour
 
-from campaigns import sending
+from campaigns import planning, sending
 from campaigns.content import SAMPLE_CONTEXT, build_context
 from campaigns.models import (
     Campaign,
@@ -145,20 +145,34 @@ def _variant_row(variant: CampaignVariant, winner_id: int | None) -> dict:
     }
 
 
+def _variant_counts(campaign: Campaign) -> dict:
+    """Count aggregates over a variant's deliveries: with an A/B winner, the test group's
+    (the rest got the winner afterwards: ``rest``), else all of them."""
+    tested = planning.in_test_group(campaign, "deliveries__customer_id")
+    scope = tested if campaign.ab_winner_metric else Q()
+    reached = Q(deliveries__status__in=REACHED) & scope
+    opened = Q(deliveries__status__in=OPENED) | Q(deliveries__opened_at__isnull=False)
+    return {
+        "reached": Count("deliveries", filter=reached),
+        "opens": Count("deliveries", filter=reached & opened),
+        "clicks": Count("deliveries", filter=reached & Q(deliveries__status__in=CLICKED)),
+        "conversions": Count(
+            "deliveries", filter=reached & Q(deliveries__status=DeliveryStatus.CONVERTED)
+        ),
+        "rest": Count("deliveries", filter=Q(deliveries__status__in=REACHED) & ~tested)
+        if campaign.ab_winner_metric
+        else Value(0),
+    }
+
+
 def variant_results(campaign: Campaign) -> dict:
-    """Per variant: reached shoppers, opens, clicks, conversions and their rates, the winner
-    marked; and the rest still waiting for the winner (how many, from when). One query."""
-    reached = Q(deliveries__status__in=REACHED)
+    """Per variant: reached shoppers, opens, clicks, conversions and their rates (of the test
+    group when the campaign picks a winner), the winner marked; the rest that got the winner,
+    and the rest still waiting for it (how many, until when). One query."""
     variants = (
         CampaignVariant.objects.filter(campaign=campaign)
         .annotate(
-            reached=Count("deliveries", filter=reached),
-            opens=Count(
-                "deliveries",
-                filter=Q(deliveries__status__in=OPENED) | Q(deliveries__opened_at__isnull=False),
-            ),
-            clicks=Count("deliveries", filter=Q(deliveries__status__in=CLICKED)),
-            conversions=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.CONVERTED)),
+            **_variant_counts(campaign),
             waiting=Coalesce(_waiting(campaign, Count("pk"), IntegerField()), 0),
             waiting_until=_waiting(campaign, Min("not_before"), DateTimeField()),
         )
@@ -168,6 +182,7 @@ def variant_results(campaign: Campaign) -> dict:
     first = variants[0] if rows else None
     return {
         "variants": rows,
+        "rest_reached": sum(variant.rest for variant in variants),
         "waiting": first.waiting if first else 0,
         "waiting_until": first.waiting_until if first else None,
     }

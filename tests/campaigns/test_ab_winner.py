@@ -339,9 +339,15 @@ def test_results_page_shows_the_variants_and_the_waiting_rest(
     assert 'id="results-variants"' in page and 'id="results-winner"' not in page
     assert f"The rest ({40 - tested} shoppers) gets the winner at" in page
     sending.send_batch(campaign_id=made.pk, now=TEST_END)
-    page = client.get(url).content.decode()
+    response = client.get(url)
+    page = response.content.decode()
     assert 'id="results-winner"' in page and "by clicks" in page
     assert 'id="results-waiting"' not in page
+    ab = response.context_data["ab"]
+    # The rates stay the test group's: the rest that got the winner is counted apart.
+    assert sum(row["reached"] for row in ab["variants"]) == tested
+    assert ab["rest_reached"] == 40 - tested and ab["winner"]["name"] == "B"
+    assert f"The winner reached {40 - tested} more shoppers" in page
 
 
 def test_results_of_a_single_variant_campaign_have_no_variant_table(client):
