@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -37,10 +37,11 @@ from campaigns.models import (
     CampaignVariant,
     DeliveryReason,
     DeliveryStatus,
+    WinnerMetric,
 )
 from campaigns.services.audience_upload import EDITABLE as AUDIENCE_EDITABLE
 from campaigns.services.audience_upload import REASONS as AUDIENCE_REASONS
-from campaigns.services.lifecycle import MESSAGE_CHANNELS
+from campaigns.services.lifecycle import MESSAGE_CHANNELS, ab_needs_variants_message
 from customers import selectors as customer_selectors
 from omni import messaging
 from omni.admin_mixins import DomainErrorsAsMessagesMixin
@@ -64,6 +65,11 @@ PART_LABELS = {
     ("push", "title"): gettext_lazy("Push title"),
     ("push", "body"): gettext_lazy("Push text"),
     ("store", "body"): gettext_lazy("In-store task for the staff"),
+}
+WINNER_LABELS = {
+    WinnerMetric.OPENS: gettext_lazy("Winner, chosen %(time)s by opens"),
+    WinnerMetric.CLICKS: gettext_lazy("Winner, chosen %(time)s by clicks"),
+    WinnerMetric.CONVERSIONS: gettext_lazy("Winner, chosen %(time)s by conversions"),
 }
 TEXTAREA_ROWS = {"html": 8, "text": 4, "body": 3}
 AUDIENCE_FIELDSET = gettext_lazy("Audience")  # the uploaded list is shown under it
@@ -118,6 +124,9 @@ class CampaignForm(forms.ModelForm):
             "starts_at",
             "ends_at",
             "promotion",
+            "ab_winner_metric",
+            "ab_test_percent",
+            "ab_test_hours",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -201,9 +210,28 @@ class BaseVariantForm(forms.ModelForm):
 VariantForm = type(BaseVariantForm)("VariantForm", (BaseVariantForm,), _content_fields())
 
 
+class VariantFormSet(forms.BaseInlineFormSet):
+    """An A/B test with a winner needs two variants to compare (the campaign's posted fields
+    are on ``self.instance`` when the admin checks the variants)."""
+
+    def clean(self):
+        super().clean()
+        if not getattr(self.instance, "ab_winner_metric", ""):
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.has_changed() or form.instance.pk
+            if not (self.can_delete and self._should_delete_form(form))
+        ]
+        if len(kept) < 2:
+            raise ValidationError(ab_needs_variants_message(), code="ab_variants")
+
+
 class VariantInline(admin.StackedInline):
     model = CampaignVariant
     form = VariantForm
+    formset = VariantFormSet
     extra = 0
     min_num = 1
     fields = ["name", "split_percent"]
@@ -262,6 +290,16 @@ class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
             {"fields": ["send_at", "recurrence", "priority", "starts_at", "ends_at"]},
         ),
         (gettext_lazy("Offer"), {"fields": ["promotion"]}),
+        (
+            gettext_lazy("A/B test"),
+            {
+                "fields": ["ab_winner_metric", "ab_test_percent", "ab_test_hours"],
+                "description": gettext_lazy(
+                    "With two or more variants: a test group gets them by their shares, and "
+                    "after the test hours the variant that did best goes to everyone else."
+                ),
+            },
+        ),
     ]
     readonly_after_draft = ["status", "created_by", "started_at", "finished_at"]
 
@@ -433,6 +471,7 @@ class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
             "series": series,
             "chart": chart(series),
             "groups": reports.groups(campaign),
+            "ab": ab_context(campaign),
             "progress": reports.progress(campaign),
             "change_url": self._change_url(campaign),
         }
@@ -666,6 +705,20 @@ def content_variables() -> list[tuple[str, str]]:
             name = f"product.{name}"
         names.append(("{{ " + name + " }}", str(description)))
     return names
+
+
+def ab_context(campaign: Campaign) -> dict:
+    """The variants' results for the results page (shown with two variants or more)."""
+    results = reports.variant_results(campaign)
+    if len(results["variants"]) < 2:
+        return {}
+    winner = next((row for row in results["variants"] if row["winner"]), None)
+    label = WINNER_LABELS.get(campaign.ab_winner_metric)
+    chosen = campaign.winner_chosen_at
+    if winner is not None and label and chosen:
+        when = formats.date_format(timezone.localtime(chosen), "DATETIME_FORMAT")
+        winner = {**winner, "label": label % {"time": when}}
+    return {**results, "winner": winner, "metric": campaign.ab_winner_metric}
 
 
 def progress_texts() -> dict:

@@ -222,7 +222,8 @@ class Campaign(models.Model):
         errors = {}
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             errors["ends_at"] = _("The campaign must end after it starts.")
-        for name in ("holdout_percent", "priority", "allow_preferred_channel", "channels"):
+        required = ("holdout_percent", "priority", "allow_preferred_channel", "channels")
+        for name in (*required, "ab_test_percent", "ab_test_hours"):
             if getattr(self, name) is None:
                 errors[name] = _("This field is required.")
         if self.channels and len(set(self.channels)) != len(self.channels):

@@ -8,6 +8,9 @@ query, never in a Python loop over customers:
 * holdout: a stable hash of (campaign, customer) — PostgreSQL's ``hashtextextended`` — in 0..9999;
   below ``holdout_percent × 100`` the row is suppressed with reason ``holdout``;
 * variant: a second hash of the pair against the variants' cumulative split percents;
+* A/B test with a winner (``ab_winner_metric``): a third hash puts ``ab_test_percent`` % of
+  the rest in the test group; the others are then held back by one UPDATE
+  (:func:`hold_back_rest`: no variant, reason ``ab_wait``, ``not_before`` the test's end);
 * channel: the first of the campaign's channels for which the customer's latest marketing
   consent is granted and an address exists (e-mail, phone, push token; the store channel needs
   a home store and a granted marketing consent on any channel) — their preferred channel first
@@ -21,6 +24,7 @@ CASEs over its columns, each look-up computed once per customer), with the ORM t
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import (
@@ -38,12 +42,14 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Abs, Cast, Concat, Mod
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from campaigns import queries, selectors
 from campaigns.models import (
     Campaign,
     CampaignChannel,
+    Delivery,
     DeliveryReason,
     DeliveryStatus,
 )
@@ -69,11 +75,12 @@ PLANNED_COLUMNS = (
 )
 
 
-def bucket(salt: str, campaign_id: int):
+def bucket(salt: str, campaign_id: int, customer: str = "pk"):
     """0..9999 from a stable hash of (salt, campaign, customer): the same customer lands in
-    the same bucket of a campaign every time, and independently across campaigns."""
+    the same bucket of a campaign every time, and independently across campaigns.
+    ``customer`` names the customer's id in the queryset (``customer_id`` on Delivery)."""
     hashed = Func(
-        Concat(Value(salt), Cast("pk", TextField())),
+        Concat(Value(salt), Cast(customer, TextField())),
         Value(campaign_id),
         function="hashtextextended",
         output_field=BigIntegerField(),
@@ -231,9 +238,49 @@ def plan_campaign(*, campaign: Campaign, step: int = 0, now=None) -> int:
     if not selectors.has_audience(campaign):
         return 0
     now = now or timezone.now()
-    return queries.insert_planned(
+    inserted = queries.insert_planned(
         contact_data(campaign, now=now),
         planned_deliveries(campaign, step=step, now=now),
         spec=plan_spec(campaign, step),
         now=now,
+    )
+    if inserted and has_ab_winner(campaign):
+        hold_back_rest(campaign, step=step, now=now)
+    return inserted
+
+
+def has_ab_winner(campaign: Campaign) -> bool:
+    """Does the campaign test its variants on a group and send the winner to the rest?"""
+    return bool(campaign.ab_winner_metric) and campaign.variants.count() >= 2
+
+
+def in_test_group(campaign: Campaign, customer: str = "customer_id") -> Q:
+    """Deliveries (``customer`` names their customer's id) in the campaign's A/B test group:
+    the third hash bucket below ``ab_test_percent``."""
+    bound = campaign.ab_test_percent * BUCKETS // 100
+    return Q(LessThan(bucket("t:", campaign.pk, customer), Value(bound)))
+
+
+def hold_back_rest(campaign: Campaign, *, step: int, now) -> int:
+    """A/B test with a winner: the queued rows just planned outside the test group (a third
+    hash bucket, independent of holdout and variant) wait without a variant until the test
+    ends; ``campaigns.sending`` gives them the winner then. One UPDATE, the same on both SQL
+    paths. Returns the rows held back."""
+    fresh = Delivery.objects.filter(
+        campaign=campaign,
+        step=step,
+        status=DeliveryStatus.QUEUED,
+        reason="",
+        variant__isnull=False,
+        not_before__isnull=True,
+        attempts=0,
+    )
+    rest = fresh.exclude(in_test_group(campaign))
+    if campaign.winner_id is not None:  # joined after the test: the winner, now
+        return rest.update(variant_id=campaign.winner_id)
+    return rest.update(
+        variant=None,
+        reason=DeliveryReason.AB_WAIT,
+        not_before=now + timedelta(hours=campaign.ab_test_hours),
+        updated_at=now,
     )

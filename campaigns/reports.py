@@ -6,14 +6,15 @@ database, never a loop over deliveries)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncHour
+from django.db.models import Count, DateTimeField, IntegerField, Min, Q, Subquery, Value
+from django.db.models.functions import Coalesce, TruncHour
 
-from campaigns import personal, sending
+from campaigns import personal, planning, sending
 from campaigns.content import SAMPLE_CONTEXT, build_context
 from campaigns.models import (
     Campaign,
     CampaignStatus,
+    CampaignVariant,
     Delivery,
     DeliveryReason,
     DeliveryStatus,
@@ -106,6 +107,85 @@ def groups(campaign: Campaign) -> dict:
     counts["open_rate"] = round(100 * counts["opened"] / treated, 1) if treated else 0
     counts["click_rate"] = round(100 * counts["clicked"] / treated, 1) if treated else 0
     return counts
+
+
+def _waiting(campaign: Campaign, aggregate, output_field) -> Subquery:
+    """A scalar subquery over the rows still waiting for the A/B winner."""
+    rows = (
+        Delivery.objects.filter(
+            campaign=campaign,
+            status=DeliveryStatus.QUEUED,
+            reason=DeliveryReason.AB_WAIT,
+            variant__isnull=True,
+        )
+        .order_by()
+        .values("campaign")
+        .annotate(value=aggregate)
+        .values("value")
+    )
+    return Subquery(rows, output_field=output_field)
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0
+
+
+def _variant_row(variant: CampaignVariant, winner_id: int | None) -> dict:
+    return {
+        "pk": variant.pk,
+        "name": variant.name,
+        "reached": variant.reached,
+        "opens": variant.opens,
+        "clicks": variant.clicks,
+        "conversions": variant.conversions,
+        "open_rate": _rate(variant.opens, variant.reached),
+        "click_rate": _rate(variant.clicks, variant.reached),
+        "conversion_rate": _rate(variant.conversions, variant.reached),
+        "winner": variant.pk == winner_id,
+    }
+
+
+def _variant_counts(campaign: Campaign) -> dict:
+    """Count aggregates over a variant's deliveries: with an A/B winner, the test group's
+    (the rest got the winner afterwards: ``rest``), else all of them."""
+    tested = planning.in_test_group(campaign, "deliveries__customer_id")
+    scope = tested if campaign.ab_winner_metric else Q()
+    reached = Q(deliveries__status__in=REACHED) & scope
+    opened = Q(deliveries__status__in=OPENED) | Q(deliveries__opened_at__isnull=False)
+    return {
+        "reached": Count("deliveries", filter=reached),
+        "opens": Count("deliveries", filter=reached & opened),
+        "clicks": Count("deliveries", filter=reached & Q(deliveries__status__in=CLICKED)),
+        "conversions": Count(
+            "deliveries", filter=reached & Q(deliveries__status=DeliveryStatus.CONVERTED)
+        ),
+        "rest": Count("deliveries", filter=Q(deliveries__status__in=REACHED) & ~tested)
+        if campaign.ab_winner_metric
+        else Value(0),
+    }
+
+
+def variant_results(campaign: Campaign) -> dict:
+    """Per variant: reached shoppers, opens, clicks, conversions and their rates (of the test
+    group when the campaign picks a winner), the winner marked; the rest that got the winner,
+    and the rest still waiting for it (how many, until when). One query."""
+    variants = (
+        CampaignVariant.objects.filter(campaign=campaign)
+        .annotate(
+            **_variant_counts(campaign),
+            waiting=Coalesce(_waiting(campaign, Count("pk"), IntegerField()), 0),
+            waiting_until=_waiting(campaign, Min("not_before"), DateTimeField()),
+        )
+        .order_by("pk")
+    )
+    rows = [_variant_row(variant, campaign.winner_id) for variant in variants]
+    first = variants[0] if rows else None
+    return {
+        "variants": rows,
+        "rest_reached": sum(variant.rest for variant in variants),
+        "waiting": first.waiting if first else 0,
+        "waiting_until": first.waiting_until if first else None,
+    }
 
 
 def preview_context(campaign: Campaign, customer: Customer | None, channel: str) -> dict:

@@ -91,7 +91,8 @@ def delivery_counts(campaign: Campaign) -> dict[str, int]:
 
 
 def next_deferred(campaign_id: int) -> datetime | None:
-    """When the first delivery deferred by quiet hours may go out (None: none deferred)."""
+    """When the first deferred delivery (quiet hours, sending rate, waiting for the A/B
+    winner) may go out (None: none deferred)."""
     return Delivery.objects.filter(
         campaign_id=campaign_id, status=DeliveryStatus.QUEUED, not_before__isnull=False
     ).aggregate(first=Min("not_before"))["first"]

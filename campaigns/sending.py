@@ -4,6 +4,9 @@
 pk order, so any number of workers share the work; of a rate-limited channel only what its
 rate leaves in the current minute, ``campaigns.rates``), and for each row, in order:
 
+0. a row that waited for the end of its campaign's A/B test (no variant, reason ``ab_wait``,
+   claimable once ``not_before`` passes) gets the winner
+   (``campaigns.services.ab_test.choose_winner`` picks it on first need);
 1. consent again (the latest marketing consent for its channel; withdrawn → suppressed,
    ``no_consent``);
 2. quiet hours in the customer's home store's time zone (``settings.TIME_ZONE`` without one):
@@ -51,7 +54,7 @@ from campaigns.models import (
     DeliveryStatus,
 )
 from campaigns.quiet_hours import QuietHours, next_allowed
-from campaigns.services import lifecycle
+from campaigns.services import ab_test, lifecycle
 from customers.models import (
     Consent,
     ConsentPurpose,
@@ -74,6 +77,7 @@ class BatchResult:
     deferred: int = 0
     failed: int = 0
     changed: list = field(default_factory=list, repr=False)
+    winner_rows: list = field(default_factory=list, repr=False)  # given the A/B winner
 
     def mark(self, row: Delivery, status: str, reason: str = "") -> None:
         row.status, row.reason = status, reason
@@ -99,6 +103,24 @@ def _granted(rows: list[Delivery]) -> set[tuple[int, str]]:
         .values_list("customer_id", "channel", "state")
     )
     return {(c, ch) for c, ch, state in latest if state == ConsentState.GRANTED}
+
+
+def _give_winner(campaign: Campaign, rows: list[Delivery], now: datetime, result: BatchResult):
+    """Rows that waited for the A/B test's end get its winner (chosen now if nobody has yet:
+    ``choose_winner`` takes the campaign lock and writes no delivery, so holding our claimed
+    rows while we wait for it cannot deadlock)."""
+    waiting = [r for r in rows if r.variant_id is None and r.reason == DeliveryReason.AB_WAIT]
+    if not waiting:
+        return
+    winner_id = campaign.winner_id
+    if winner_id is None:  # read before another worker chose it, maybe: ask under the lock
+        winner = ab_test.choose_winner(campaign=campaign, now=now)
+        winner_id = winner.pk if winner else None
+    if winner_id is None:
+        return
+    for row in waiting:
+        row.variant_id = winner_id
+    result.winner_rows = waiting
 
 
 def _check_consent(rows: list[Delivery], result: BatchResult) -> list[Delivery]:
@@ -265,7 +287,8 @@ def _record_sent(rows: list[Delivery], now: datetime, result: BatchResult) -> No
 
 def _save(result: BatchResult, now: datetime) -> None:
     """One UPDATE per outcome (status, reason, deferral time) — a batch has a handful — and the
-    personal coupon codes, which differ per row, in one more."""
+    personal coupon codes, which differ per row, in one more; the A/B winner of the rows that
+    waited for it in one more."""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for row in result.changed:
         groups[(row.status, row.reason, row.not_before)].append(row.pk)
@@ -278,6 +301,11 @@ def _save(result: BatchResult, now: datetime) -> None:
         Delivery.objects.filter(pk__in=pks).update(**fields)
     with_codes = [row for row in result.changed if row.coupon_code]
     Delivery.objects.bulk_update(with_codes, ["coupon_code"])
+    if result.winner_rows:  # one winner per campaign: one UPDATE
+        winner_id = result.winner_rows[0].variant_id
+        Delivery.objects.filter(pk__in=[r.pk for r in result.winner_rows]).update(
+            variant_id=winner_id
+        )
 
 
 @transaction.atomic
@@ -294,6 +322,7 @@ def send_batch(*, campaign_id: int, limit: int | None = None, now=None) -> Batch
         campaign_id, limit or settings.CAMPAIGN_SEND_BATCH, now, quotas=quotas
     )
     result.claimed = len(rows)
+    _give_winner(campaign, rows, now, result)
     rows = _check_consent(rows, result)
     rows = _drop_suppressed(rows, result)
     rows = _defer_quiet_hours(rows, now, result)

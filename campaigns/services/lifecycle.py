@@ -70,6 +70,16 @@ def _transition(
     return campaign
 
 
+def ab_needs_variants_message() -> str:
+    return _("An A/B test with a winner needs at least two variants.")
+
+
+def _check_ab_test(campaign: Campaign) -> None:
+    """CampaignNotReady when the campaign picks an A/B winner among fewer than two variants."""
+    if campaign.ab_winner_metric and campaign.variants.count() < 2:
+        raise CampaignNotReady(fields={"ab_winner_metric": [ab_needs_variants_message()]})
+
+
 def readiness_errors(campaign: Campaign) -> dict[str, list[str]]:
     """What stops ``campaign`` from being scheduled, by field (empty: ready)."""
     errors: dict[str, list[str]] = {}
@@ -83,6 +93,8 @@ def readiness_errors(campaign: Campaign) -> dict[str, list[str]]:
         errors["variants"] = [_("Write the content of at least one variant.")]
     elif sum(v.split_percent for v in variants) != 100:
         errors["variants"] = [_("The variants' shares must add up to 100 %.")]
+    if campaign.ab_winner_metric and len(variants) < 2:
+        errors["ab_winner_metric"] = [ab_needs_variants_message()]
     for variant in variants:
         missing = [c for c in channels if c not in variant.content]
         if missing:
@@ -116,9 +128,10 @@ def unschedule_campaign(*, campaign: Campaign, acting_user) -> Campaign:
 @transaction.atomic
 def start_campaign(*, campaign: Campaign, acting_user) -> Campaign:
     """Scheduled → sending; after commit the planning task turns the segment into deliveries,
-    then sends them."""
+    then sends them. CampaignNotReady for an A/B winner with fewer than two variants."""
     from campaigns import tasks
 
+    _check_ab_test(locks.campaign_for_update(campaign.pk))
     campaign = _transition(campaign, S.SENDING, acting_user, started_at=timezone.now())
     pk = campaign.pk
     transaction.on_commit(lambda: tasks.plan_campaign_task.delay(pk))
@@ -199,7 +212,7 @@ def start_due_campaigns(*, now: datetime | None = None) -> int:
     for pk in due.values_list("pk", flat=True):
         try:
             start_campaign(campaign=Campaign(pk=pk), acting_user=None)
-        except InvalidTransition:
+        except (InvalidTransition, CampaignNotReady):
             continue
         started += 1
     return started
