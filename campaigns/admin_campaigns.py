@@ -31,6 +31,7 @@ from campaigns.content import (
 )
 from campaigns.exceptions import AudienceLocked, InvalidAudienceFile, InvalidTransition
 from campaigns.models import (
+    MAX_RATE,
     Campaign,
     CampaignChannel,
     CampaignStatus,
@@ -100,11 +101,57 @@ class ChannelsField(forms.MultipleChoiceField):
             raise ValidationError(_("Each channel may appear once."), code="duplicate")
 
 
+RATE_CHANNELS = tuple(MESSAGE_CHANNELS)
+
+
+class SendRatesWidget(forms.MultiWidget):
+    """One number box per channel that carries a message, labelled with the channel (its
+    template lives in the app: the form renderer reads app templates only)."""
+
+    template_name = "campaigns/widgets/send_rates.html"
+
+    def __init__(self, attrs=None):
+        boxes = {"min": 1, "max": MAX_RATE, "step": 1, "class": "vIntegerField"}
+        super().__init__({c: forms.NumberInput({**boxes, **(attrs or {})}) for c in RATE_CHANNELS})
+
+    def decompress(self, value):
+        rates = value if isinstance(value, dict) else {}
+        return [rates.get(channel) for channel in RATE_CHANNELS]
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        labels = dict(CampaignChannel.choices)
+        for channel, widget in zip(RATE_CHANNELS, context["widget"]["subwidgets"], strict=True):
+            widget["label"] = labels[channel]
+        return context
+
+
+class SendRatesField(forms.MultiValueField):
+    """``{channel: messages per minute}`` from the boxes; an empty box is no limit."""
+
+    widget = SendRatesWidget
+
+    def __init__(self, **kwargs):
+        boxes = [
+            forms.IntegerField(min_value=1, max_value=MAX_RATE, required=False)
+            for _channel in RATE_CHANNELS
+        ]
+        super().__init__(boxes, require_all_fields=False, required=False, **kwargs)
+
+    def compress(self, data_list):
+        values = data_list or [None] * len(RATE_CHANNELS)
+        return {c: v for c, v in zip(RATE_CHANNELS, values, strict=True) if v is not None}
+
+
 class CampaignForm(forms.ModelForm):
     channels = ChannelsField(
         label=gettext_lazy("Channels, in order of priority"),
         required=False,
         help_text=gettext_lazy("Tick the channels; move them up to try them first."),
+    )
+    send_rates = SendRatesField(
+        label=gettext_lazy("Sending rate (messages per minute)"),
+        help_text=gettext_lazy("Per channel; leave a box empty for no limit."),
     )
 
     class Meta:

@@ -50,7 +50,6 @@ def form_data(**overrides):
         "segment": "",
         "holdout_percent": "10",
         "channels": ["sms", "email"],
-        "send_rates": "{}",
         "send_at_0": "",
         "send_at_1": "",
         "recurrence": "",
@@ -68,6 +67,26 @@ def form_data(**overrides):
     }
     data.update(overrides)
     return data
+
+
+def test_sending_rates_are_a_number_box_per_channel(client):
+    page = client.get(ADD).content.decode()
+    for channel in ("email", "sms", "push", "store"):
+        assert f'name="send_rates_{channel}"' in page
+    response = client.post(ADD, form_data(send_rates_sms="600", send_rates_email=""))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    made = Campaign.objects.get()
+    assert made.send_rates == {"sms": 600}
+    page = client.get(url("change", made)).content.decode()
+    assert 'name="send_rates_sms" value="600"' in page
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "fast", "1.5", "99999999"])
+def test_a_bad_sending_rate_is_a_form_error(client, bad):
+    response = client.post(ADD, form_data(send_rates_push=bad))
+    assert response.status_code == 200
+    assert "send_rates" in response.context["adminform"].form.errors
+    assert not Campaign.objects.exists()
 
 
 # --- Permissions ------------------------------------------------------------------------------
