@@ -91,6 +91,17 @@ def builder_texts() -> dict:
     }
 
 
+def _audience_downloads(segment) -> list[tuple[str, str]]:
+    """(label, URL) of the saved segment's social custom audience files (the API's CSV)."""
+    if segment is None or segment.pk is None:
+        return []
+    url = reverse("api:segment-audience", args=[segment.pk])
+    return [(label, f"{url}?layout={layout}") for layout, label in AUDIENCE_LAYOUT_LABELS]
+
+
+AUDIENCE_LAYOUT_LABELS = [("meta", "Meta"), ("google", "Google")]
+
+
 @admin.register(Segment)
 class SegmentAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
     """The segment builder: conditions and groups without code, a live count and a sample."""
@@ -146,6 +157,7 @@ class SegmentAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
                 "segment_texts": builder_texts(),
                 "segment_limits": {"depth": MAX_DEPTH, "conditions": MAX_CONDITIONS},
                 "segment_preview_url": reverse("admin:campaigns_segment_preview"),
+                "audience_downloads": _audience_downloads(obj),
             }
         )
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -1,6 +1,7 @@
 """The segment builder in the admin: marketers build, preview and save; others are turned away."""
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -150,3 +151,20 @@ def test_a_segment_another_includes_cannot_be_deleted(marketer):
     client.post(reverse("admin:campaigns_segment_delete", args=[other.pk]), {"post": "yes"})
     client.post(delete, {"post": "yes"})
     assert not Segment.objects.exists()
+
+
+def test_a_saved_segment_offers_its_social_audience_files_that_the_marketer_can_download():
+    segment = Segment.objects.create(name="Loyal", rules=LOYAL)
+    client = client_for(roles.MARKETER)
+    assert 'id="segment-audience-downloads"' not in client.get(ADD).content.decode()
+    page = client.get(reverse("admin:campaigns_segment_change", args=[segment.pk])).content.decode()
+    links = re.findall(r'href="([^"]*audience\.csv[^"]*)"', page)
+    assert links == [
+        f"/api/v1/segments/{segment.pk}/audience.csv?layout=meta",
+        f"/api/v1/segments/{segment.pk}/audience.csv?layout=google",
+    ]
+    response = client.get(links[1])  # the admin session is enough
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert b"Email,Phone" in b"".join(
+        response.streaming_content if response.streaming else [response.content]
+    )
