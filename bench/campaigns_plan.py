@@ -151,7 +151,7 @@ def make_campaign():
         status="sending",
     )
     content = {
-        "email": {"subject": "Hola {{ customer.first_name }}", "html": "<p>{{ coupon_code }}</p>"},
+        "email": {"subject": "Hola {{ customer.first_name }}", "html": EMAIL_HTML},
         "sms": {"body": "Hola {{ customer.first_name }}"},
         "push": {"title": "Hola", "body": "Novedades"},
     }
@@ -160,6 +160,16 @@ def make_campaign():
             campaign=campaign, name=name, split_percent=50, content=content
         )
     return campaign
+
+
+# A realistic e-mail: two product links (each becomes a signed click redirect), the unsubscribe
+# link (kept as written) and, on sending, the open pixel.
+EMAIL_HTML = (
+    "<html><body><h1>Rebajas</h1><p>Hola {{ customer.first_name }},</p>"
+    '<p><a href="https://shop.example/p/abrigo-lana?colour=navy">Abrigo de lana</a> · '
+    '<a href="https://shop.example/p/botas-piel">Botas de piel</a></p>'
+    '<p><a href="{{ unsubscribe_url }}">Darse de baja</a></p></body></html>'
+)
 
 
 def report(campaign) -> None:
