@@ -74,9 +74,10 @@ GENERATE = [
     """
     INSERT INTO campaigns_campaign (name, description, status, goal, channels,
         allow_preferred_channel, holdout_percent, priority, send_rates, recurrence, step,
-        created_at, updated_at)
+        utm_campaign, ab_winner_metric, ab_test_percent, ab_test_hours, audience_file_name,
+        audience_stats, created_at, updated_at)
     VALUES ('Last week', '', 'finished', '', '{email}', false, 0, 'normal', '{}', '', 0,
-            now(), now())
+            '', '', 20, 4, '', '{}', now(), now())
     """,
     """
     INSERT INTO campaigns_delivery (campaign_id, step, customer_id, channel, status, reason,

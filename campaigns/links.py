@@ -11,7 +11,7 @@ keep their links as written: a redirect token would cost an SMS its segments.
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils.text import slugify
@@ -37,14 +37,19 @@ class Tracker:
     channel: str
     campaign_tag: str
     keep: frozenset = frozenset()  # URLs left as they are (the unsubscribe link)
+    # One token per target: the HTML and its text part name the same links (signing is the
+    # cost of tracking; bench/campaigns_plan.py --send).
+    signed: dict = field(default_factory=dict, compare=False, repr=False)
 
     def click_url(self, target: str) -> str:
         if target in self.keep or not tracking.is_web_url(target):
             return target
-        token = tracking.click_token(
-            self.delivery_id, target, channel=self.channel, campaign_slug=self.campaign_tag
-        )
-        return settings.CAMPAIGN_CLICK_URL.format(token=token)
+        if target not in self.signed:
+            token = tracking.click_token(
+                self.delivery_id, target, channel=self.channel, campaign_slug=self.campaign_tag
+            )
+            self.signed[target] = settings.CAMPAIGN_CLICK_URL.format(token=token)
+        return self.signed[target]
 
     def pixel(self) -> str:
         url = settings.CAMPAIGN_OPEN_URL.format(token=tracking.open_token(self.delivery_id))

@@ -13,6 +13,7 @@ signed. :func:`verify_webhook_signature` checks a bounce/complaint webhook's HMA
 signature (``t=<unix time>,v1=<hex>``) in constant time within a timestamp tolerance.
 """
 
+import functools
 import hashlib
 import hmac
 import time
@@ -91,7 +92,12 @@ def _checked_id(value) -> int:
 
 
 def is_web_url(url) -> bool:
-    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+    return isinstance(url, str) and _is_web_str(url)
+
+
+@functools.lru_cache(maxsize=4096)  # a campaign's messages repeat the same few links
+def _is_web_str(url: str) -> bool:
+    if not url or len(url) > MAX_URL_LENGTH:
         return False
     if any(c <= " " or c in "\\\x7f" for c in url):  # control characters, spaces, backslashes
         return False
@@ -99,6 +105,7 @@ def is_web_url(url) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
+@functools.lru_cache(maxsize=4096)
 def with_utm(url: str, *, channel: str, campaign_slug: str) -> str:
     """``url`` with ``utm_source=omni``, ``utm_medium=<channel>`` and ``utm_campaign=<slug>``;
     its own query parameters (in their order) and fragment are kept, its own UTM values
