@@ -195,4 +195,4 @@ class SegmentAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
         return JsonResponse({"count": count, "sample": sample})
 
 
-from campaigns import admin_campaigns  # noqa: E402, F401
+from campaigns import admin_campaigns, admin_journeys  # noqa: E402, F401

@@ -15,6 +15,18 @@ class CampaignsConfig(AppConfig):
         )
         customer_erased.connect(_strip, sender=Customer, dispatch_uid="campaigns.strip")
 
+        from orders.models import Order
+        from orders.signals import order_placed
+
+        order_placed.connect(_order_placed, sender=Order, dispatch_uid="campaigns.order_placed")
+
+
+def _order_placed(sender, order_id, **kwargs):
+    """Sent after the order's commit: attribution and journey exits in a task."""
+    from campaigns.tasks import order_placed_task
+
+    order_placed_task.delay(order_id)
+
 
 def _move_to_survivor(sender, survivor, absorbed, **kwargs):
     from campaigns.services.audience_upload import move_audience_on_merge

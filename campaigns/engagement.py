@@ -5,14 +5,16 @@ a repeated pixel or click changes nothing: ``opened_at`` and ``clicked_at`` keep
 time. A click implies an open (mail clients that block images still let links through), so a
 first click also sets ``opened_at`` when it is empty. A delivery that bounced, failed or was
 suppressed is never marked. Each first open and first click is a touchpoint on the shopper's
-timeline (``message_opened`` / ``message_clicked``; the shopper was seen).
+timeline (``message_opened`` / ``message_clicked``; the shopper was seen), and wakes the
+journey entry that waits for it (``campaigns.services.journeys.wake_on_engagement``).
 """
 
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from campaigns.models import Delivery, DeliveryStatus
+from campaigns.models import Delivery, DeliveryStatus, StepEvent
+from campaigns.services import journeys
 from customers.models import EventType
 from customers.services.profiles import record_customer_event
 
@@ -45,6 +47,7 @@ def record_open(*, delivery_id: int) -> bool:
     first = _advance(delivery_id, OPENABLE, DeliveryStatus.OPENED, opened_at=now)
     if first:
         _touchpoint(delivery_id, EventType.MESSAGE_OPENED)
+        journeys.wake_on_engagement(delivery_id=delivery_id, event=StepEvent.OPENED, now=now)
     return first
 
 
@@ -60,4 +63,5 @@ def record_click(*, delivery_id: int) -> bool:
     )
     if first:
         _touchpoint(delivery_id, EventType.MESSAGE_CLICKED)
+        journeys.wake_on_engagement(delivery_id=delivery_id, event=StepEvent.CLICKED, now=now)
     return first

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from campaigns.models import Campaign, Delivery, DeliveryStatus
+from campaigns.models import Campaign, Delivery, DeliveryStatus, EntryState, JourneyEntry
 
 
 def campaign_for_update(pk: int) -> Campaign:
@@ -46,3 +46,23 @@ def deliveries_of_customers(customer_ids) -> list[int]:
         customer_id__in=list(customer_ids)
     )
     return list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+def _entries():
+    return JourneyEntry.objects.select_for_update(skip_locked=True, of=("self",)).select_related(
+        "journey__campaign", "customer"
+    )
+
+
+def due_entries(now: datetime, limit: int) -> list[JourneyEntry]:
+    """Up to ``limit`` active journey entries whose next look is due, locked, oldest first;
+    entries another sweep holds are skipped (the partial index campaigns_entry_due_idx)."""
+    rows = _entries().filter(state=EntryState.ACTIVE, next_at__lte=now).order_by("next_at", "pk")
+    return list(rows[:limit])
+
+
+def active_entries_of(customer_id: int) -> list[JourneyEntry]:
+    """The customer's active entries, locked (those a sweep holds are skipped: it checks the
+    exits itself before its next step)."""
+    rows = _entries().filter(state=EntryState.ACTIVE, customer_id=customer_id).order_by("pk")
+    return list(rows)

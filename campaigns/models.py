@@ -442,6 +442,7 @@ class DeliveryReason(models.TextChoices):
     RATE_LIMITED = "rate_limited", _("Deferred: sending rate")
     AB_WAIT = "ab_wait", _("Waiting for the A/B winner")
     DUPLICATE = "duplicate", _("Same person, already planned")
+    EXITED = "exited", _("Left the journey before this step")
 
 
 class Delivery(models.Model):
@@ -490,6 +491,16 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     opened_at = models.DateTimeField(_("first opened"), null=True, blank=True)
     clicked_at = models.DateTimeField(_("first clicked"), null=True, blank=True)
+    # A journey's message: the step of one entry (then ``step`` is the step's position).
+    entry = models.ForeignKey(
+        "JourneyEntry",
+        verbose_name=_("journey entry"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,  # campaigns_delivery_entry_step_uniq
+    )
 
     class Meta:
         verbose_name = _("delivery")
@@ -498,7 +509,15 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "step", "customer"],
+                condition=Q(entry__isnull=True),
                 name="campaigns_delivery_step_customer_uniq",
+            ),
+            # A journey's step is sent once per entry (a customer may enter again for
+            # another cart): planning's key, per entry.
+            models.UniqueConstraint(
+                fields=["entry", "step"],
+                condition=Q(entry__isnull=False),
+                name="campaigns_delivery_entry_step_uniq",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=DeliveryStatus.values),
@@ -518,6 +537,8 @@ class Delivery(models.Model):
                 condition=Q(sent_at__isnull=False),
                 name="campaigns_delivery_budget_idx",
             ),
+            # Attribution: a customer's deliveries made in the window before an order.
+            models.Index(fields=["customer", "created_at"], name="campaigns_delivery_cust_idx"),
         ]
 
     def __str__(self):
@@ -554,3 +575,262 @@ class AudienceMember(models.Model):
 
     def __str__(self):
         return f"{self.campaign_id}: {self.customer_id}"
+
+
+# --- Journeys ---------------------------------------------------------------------------------
+
+
+class JourneyKind(models.TextChoices):
+    ABANDONED_CART = "abandoned_cart", _("Abandoned cart")
+
+
+class Journey(models.Model):
+    """An event-triggered series of steps for one customer and one entity (a cart, an order).
+
+    Its messages are sent as its campaign's deliveries (content per channel in the campaign's
+    variants, the personal coupon of its promotion, its holdout and priority), so consent, the
+    contact budget, quiet hours, tracking and attribution are those of every campaign."""
+
+    kind = models.CharField(_("kind"), max_length=30, choices=JourneyKind.choices, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    enabled = models.BooleanField(_("switched on"), default=False)
+    campaign = models.OneToOneField(
+        Campaign,
+        verbose_name=_("campaign (content, coupon, holdout)"),
+        on_delete=models.PROTECT,
+        related_name="journey",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("journey")
+        verbose_name_plural = _("journeys")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.name
+
+
+class StepKind(models.TextChoices):
+    WAIT = "wait", _("Wait")
+    MESSAGE = "message", _("Send a message")
+    WAIT_EVENT = "wait_event", _("Wait for an event (with a timeout)")
+    BRANCH = "branch", _("Branch on a condition")
+    EXIT = "exit", _("End")
+
+
+class StepEvent(models.TextChoices):
+    OPENED = "opened", _("The last message was opened")
+    CLICKED = "clicked", _("The last message was clicked")
+
+
+class StepCondition(models.TextChoices):
+    OPENED = "opened", _("The last message was opened")
+    CLICKED = "clicked", _("The last message was clicked")
+    HOLDOUT = "holdout", _("The customer is in the holdout group")
+
+
+class JourneyStep(models.Model):
+    """One step. A wait lasts ``wait_minutes``, or until the next ``wait_until_time`` in the
+    customer's local time (their store's zone), or both (the duration, then the time of day);
+    a wait for an event goes to ``goto`` when it comes, on to the next step after
+    ``wait_minutes``; a branch goes to ``goto`` when its condition holds."""
+
+    journey = models.ForeignKey(
+        Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="steps"
+    )
+    position = models.PositiveSmallIntegerField(_("position"))
+    kind = models.CharField(_("kind"), max_length=12, choices=StepKind.choices)
+    channel = models.CharField(
+        _("channel"),
+        max_length=10,
+        choices=CampaignChannel.choices,
+        blank=True,
+        help_text=_("Empty: the first of the campaign's channels the customer agreed to."),
+    )
+    wait_minutes = models.PositiveIntegerField(
+        _("minutes"), null=True, blank=True, help_text=_("A wait's length, or an event's timeout.")
+    )
+    wait_until_time = models.TimeField(
+        _("until local time"), null=True, blank=True, help_text=_("e.g. 10:00")
+    )
+    event = models.CharField(_("event"), max_length=12, choices=StepEvent.choices, blank=True)
+    condition = models.CharField(
+        _("condition"), max_length=12, choices=StepCondition.choices, blank=True
+    )
+    goto = models.PositiveSmallIntegerField(
+        _("then go to step"),
+        null=True,
+        blank=True,
+        help_text=_("When the event comes or the condition holds."),
+    )
+
+    class Meta:
+        verbose_name = _("journey step")
+        verbose_name_plural = _("journey steps")
+        ordering = ["journey", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey", "position"], name="campaigns_journeystep_position_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=StepKind.values), name="campaigns_journeystep_known_kind"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.position}. {self.get_kind_display()}"
+
+    def clean(self):
+        errors = {}
+        if self.kind == StepKind.WAIT and not (self.wait_minutes or self.wait_until_time):
+            errors["wait_minutes"] = _("Give a length, a time of day or both.")
+        if self.kind == StepKind.WAIT_EVENT:
+            if not self.event:
+                errors["event"] = _("Choose the event to wait for.")
+            if not self.wait_minutes:
+                errors["wait_minutes"] = _("Give the timeout.")
+        if self.kind == StepKind.BRANCH and not self.condition:
+            errors["condition"] = _("Choose the condition.")
+        if self.kind in (StepKind.WAIT_EVENT, StepKind.BRANCH) and self.goto is None:
+            errors["goto"] = _("Choose the step to go to.")
+        if self.goto is not None and self.position is not None and self.goto <= self.position:
+            errors["goto"] = _("A journey only moves forward: choose a later step.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class EntryState(models.TextChoices):
+    ACTIVE = "active", _("In the journey")
+    COMPLETED = "completed", _("Completed")
+    EXITED = "exited", _("Exited")
+
+
+class ExitReason(models.TextChoices):
+    ORDERED = "ordered", _("Ordered")
+    EMPTIED = "emptied", _("Cart emptied or gone")
+    SWITCHED_OFF = "switched_off", _("Journey switched off")
+    CUSTOMER_GONE = "customer_gone", _("Customer merged or erased")
+
+
+class JourneyEntry(models.Model):
+    """One customer in one journey for one entity (a cart, an order): at most one entry each.
+    ``next_at`` is when the sweep looks at it again (indexed while active)."""
+
+    journey = models.ForeignKey(
+        Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="entries"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    entity_type = models.CharField(_("entity"), max_length=20)
+    entity_id = models.BigIntegerField(_("entity id"))
+    state = models.CharField(
+        _("state"), max_length=10, choices=EntryState.choices, default=EntryState.ACTIVE
+    )
+    exit_reason = models.CharField(
+        _("exit reason"), max_length=20, choices=ExitReason.choices, blank=True
+    )
+    position = models.PositiveSmallIntegerField(_("step"), default=0)
+    next_at = models.DateTimeField(_("next look"), null=True, blank=True)
+    waiting_event = models.CharField(max_length=12, blank=True)
+    event_at = models.DateTimeField(_("event came"), null=True, blank=True)
+    holdout = models.BooleanField(_("holdout"), default=False)
+    created_at = models.DateTimeField(_("entered"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("journey entry")
+        verbose_name_plural = _("journey entries")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey", "customer", "entity_type", "entity_id"],
+                name="campaigns_journeyentry_once",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_at"], condition=Q(state="active"), name="campaigns_entry_due_idx"
+            ),
+            models.Index(
+                fields=["entity_type", "entity_id"],
+                condition=Q(state="active"),
+                name="campaigns_entry_entity_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.journey_id}/{self.customer_id}/{self.entity_type}:{self.entity_id}"
+
+
+# --- Attribution ------------------------------------------------------------------------------
+
+
+class TouchKind(models.TextChoices):
+    COUPON = "coupon", _("Coupon redeemed")
+    CLICK = "click", _("Clicked")
+    MESSAGE = "message", _("Message received")
+    HOLDOUT = "holdout", _("Holdout (not sent)")
+    ASSIGNED = "assigned", _("In the audience, not reached")
+
+
+class Conversion(models.Model):
+    """An order credited to a campaign's delivery: one row per (order, delivery) in the
+    attribution window, or for the delivery whose coupon the order redeemed. The credits are
+    the shares of the order under each model (last touch, first touch, linear); a holdout row
+    is the order a customer of the control group placed — it counts for uplift, never for
+    revenue."""
+
+    order = models.ForeignKey(
+        "orders.Order", verbose_name=_("order"), on_delete=models.CASCADE, related_name="+"
+    )
+    delivery = models.ForeignKey(
+        Delivery,
+        verbose_name=_("delivery"),
+        on_delete=models.CASCADE,
+        related_name="conversions",
+        db_index=False,
+    )
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="conversions"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    touch = models.CharField(_("touch"), max_length=10, choices=TouchKind.choices)
+    touched_at = models.DateTimeField(_("touched"))
+    order_channel = models.CharField(_("sold in"), max_length=20)
+    store = models.ForeignKey(
+        "inventory.Location",
+        verbose_name=_("store"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    revenue = models.DecimalField(_("revenue"), max_digits=12, decimal_places=2)
+    credit_last = models.DecimalField(_("last touch"), max_digits=5, decimal_places=4)
+    credit_first = models.DecimalField(_("first touch"), max_digits=5, decimal_places=4)
+    credit_linear = models.DecimalField(_("linear"), max_digits=5, decimal_places=4)
+    created_at = models.DateTimeField(_("credited"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("conversion")
+        verbose_name_plural = _("conversions")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "order"], name="campaigns_conversion_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id} ← {self.delivery_id}"

@@ -185,13 +185,23 @@ def plan_spec(campaign: Campaign, step: int = 0) -> PlanSpec:
     )
 
 
-def contact_data(campaign: Campaign, *, now=None) -> QuerySet:
+def _channels(campaign: Campaign, channels=None) -> list[str]:
+    chosen = channels or campaign.channels
+    return [c for c in chosen if c != CampaignChannel.SOCIAL]
+
+
+def contact_data(
+    campaign: Campaign, *, now=None, customers: QuerySet | None = None, channels=None
+) -> QuerySet:
     """The campaign's audience (its segment, uploaded list, or the customers in both;
-    ``selectors.campaign_audience``) with what the decisions need, one row each: consents and
-    addresses of the campaign's channels, preferred channel, home store and the two hash
-    buckets (the SQL path decides on these columns)."""
-    channels = [c for c in campaign.channels if c != CampaignChannel.SOCIAL]
-    customers = selectors.campaign_audience(campaign, now=now).order_by()
+    ``selectors.campaign_audience``; or ``customers``, a journey step's) with what the
+    decisions need, one row each: consents and addresses of the campaign's channels (or
+    ``channels``), preferred channel, home store and the two hash buckets (the SQL path
+    decides on these columns)."""
+    channels = _channels(campaign, channels)
+    if customers is None:
+        customers = selectors.campaign_audience(campaign, now=now)
+    customers = customers.order_by()
     contacts = _with_contact_data(customers, channels).annotate(
         h_bucket=bucket("h:", campaign.pk),
         v_bucket=bucket("v:", campaign.pk),
@@ -200,14 +210,17 @@ def contact_data(campaign: Campaign, *, now=None) -> QuerySet:
     return contacts.values("pk", "home_store", *contacts.query.annotations)
 
 
-def planned_deliveries(campaign: Campaign, *, step: int = 0, now=None) -> QuerySet:
-    """The rows planning inserts, as a values() queryset over the segment's customers (one
-    query, columns :data:`PLANNED_COLUMNS`)."""
-    channels = [c for c in campaign.channels if c != CampaignChannel.SOCIAL]
+def planned_deliveries(
+    campaign: Campaign, *, step: int = 0, now=None, customers=None, channels=None
+) -> QuerySet:
+    """The rows planning inserts, as a values() queryset over the segment's customers (or
+    ``customers`` on ``channels``: a journey's message step) (one query, columns
+    :data:`PLANNED_COLUMNS`)."""
+    channels = _channels(campaign, channels)
     holdout = Q(h_bucket__lt=campaign.holdout_percent * BUCKETS // 100)
     no_channel = Q(d_channel="")
     planned = (
-        contact_data(campaign, now=now)
+        contact_data(campaign, now=now, customers=customers, channels=channels)
         .values()  # the ORM decides on every column (values() again below)
         .annotate(d_channel=_channel_choice(channels, campaign.allow_preferred_channel))
         .annotate(

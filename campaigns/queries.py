@@ -128,7 +128,8 @@ def insert_planned(contacts: QuerySet, planned: QuerySet, *, spec, now: datetime
         # run a look-up again for every CASE that names its column.
         f"FROM (SELECT c.*, {channel} AS d_channel "
         f"FROM ({contacts_sql} OFFSET 0) AS c OFFSET 0) AS d "
-        f"ON CONFLICT ({conflict}) DO NOTHING"
+        # The campaign's unique key is partial (journey rows have their own): name its predicate.
+        f"ON CONFLICT ({conflict}) WHERE {_column('entry')} IS NULL DO NOTHING"
     )
     with connection.cursor() as cursor:
         params = [*decision_params, now, now, *channel_params, *contacts_params]
@@ -157,6 +158,7 @@ _FK = frozenset({"d_campaign", "d_variant", "d_customer"})
 
 BUDGET_LOCK_SPACE = zlib.crc32(b"campaigns.contact_budget") - 2**31  # an int4
 RATE_LOCK_SPACE = zlib.crc32(b"campaigns.send_rate") - 2**31
+ATTRIBUTION_LOCK_SPACE = zlib.crc32(b"campaigns.attribution") - 2**31
 
 
 def lock_contact_budgets(customer_ids: Iterable[int]) -> None:
@@ -184,4 +186,15 @@ def lock_campaign_rates(campaign_id: int) -> None:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, (%s::bigint %% 2147483647)::int)",
             [RATE_LOCK_SPACE, campaign_id],
+        )
+
+
+def lock_order_attribution(order_id: int) -> None:
+    """The order's attribution lock (transaction-level advisory): two tasks crediting the same
+    order (a retry, a duplicate signal) run one after the other, so the second sees the first's
+    rows and adds nothing. No ORM form, like the budget locks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s::bigint %% 2147483647)::int)",
+            [ATTRIBUTION_LOCK_SPACE, order_id],
         )

@@ -11,6 +11,7 @@ from campaigns.models import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    Journey,
     Segment,
 )
 from campaigns.segments import compile_rules, references_in
@@ -111,3 +112,59 @@ def campaigns_with_claimable_rows(now: datetime | None = None) -> list[int]:
     ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
     sending = Campaign.objects.filter(status=CampaignStatus.SENDING)
     return list(sending.filter(Exists(claimable)).order_by("pk").values_list("pk", flat=True))
+
+
+def is_journey(campaign_id: int) -> bool:
+    """Is this the campaign of a journey (which keeps sending while the journey is on)?"""
+    return Journey.objects.filter(campaign_id=campaign_id).exists()
+
+
+def journeys_with_counts() -> QuerySet[Journey]:
+    """Journeys with their entries counted by state (one query)."""
+    from campaigns.models import EntryState
+
+    def count(state):
+        return Count("entries", filter=Q(entries__state=state))
+
+    return Journey.objects.select_related("campaign").annotate(
+        waiting=count(EntryState.ACTIVE),
+        completed=count(EntryState.COMPLETED),
+        exited=count(EntryState.EXITED),
+    )
+
+
+def journey_steps(journey: Journey) -> list[dict]:
+    """Each step of the journey with how many entries wait at it, and, for a message step,
+    its deliveries sent, held back (holdout, consent, budget…) and converted (3 queries)."""
+    from campaigns.models import REACHED, Conversion, EntryState, JourneyEntry
+
+    waiting = dict(
+        JourneyEntry.objects.filter(journey=journey, state=EntryState.ACTIVE)
+        .values_list("position")
+        .annotate(n=Count("pk"))
+    )
+    rows = Delivery.objects.filter(entry__journey=journey).values("step")
+    sent = {
+        r["step"]: r
+        for r in rows.annotate(
+            sent=Count("pk", filter=Q(status__in=REACHED)),
+            held=Count("pk", filter=Q(status="suppressed")),
+            opened=Count("pk", filter=Q(opened_at__isnull=False)),
+        )
+    }
+    converted = dict(
+        Conversion.objects.filter(delivery__entry__journey=journey, credit_last__gt=0)
+        .values_list("delivery__step")
+        .annotate(n=Count("order_id", distinct=True))
+    )
+    return [
+        {
+            "step": step,
+            "waiting": waiting.get(step.position, 0),
+            "sent": sent.get(step.position, {}).get("sent", 0),
+            "held": sent.get(step.position, {}).get("held", 0),
+            "opened": sent.get(step.position, {}).get("opened", 0),
+            "converted": converted.get(step.position, 0),
+        }
+        for step in journey.steps.order_by("position")
+    ]

@@ -365,8 +365,8 @@ def send_until_done(*, campaign_id: int) -> SendRun:
     waits = [when for when in waits if when is not None]
     if waits:
         run.retry_at = max(min(waits), now + RETRY_FLOOR)
-    elif not selectors.has_queued(campaign_id):
-        _finish(campaign)
+    elif not selectors.has_queued(campaign_id) and not selectors.is_journey(campaign_id):
+        _finish(campaign)  # a journey's campaign sends as long as the journey is on
     return run
 
 

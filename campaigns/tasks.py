@@ -3,6 +3,7 @@
 sending only ever claims queued rows)."""
 
 from celery import shared_task
+from django.conf import settings
 
 from campaigns import planning, selectors, sending, services
 
@@ -39,3 +40,44 @@ def send_campaign_task(campaign_id: int) -> int:
     if step.retry_at is not None:
         send_campaign_task.apply_async((campaign_id,), eta=step.retry_at)
     return step.sent
+
+
+@shared_task(acks_late=True)
+def advance_journeys_task() -> int:
+    """Beat, every minute (and after entries are made): sweep the due journey entries in
+    batches until none is due, then send what the sweeps queued. Safe to run twice: entries
+    are claimed with SKIP LOCKED and a step's delivery is inserted once."""
+    from campaigns.services import journeys
+
+    moved, campaigns = 0, set()
+    while True:
+        result = journeys.advance_due()
+        moved += result.advanced
+        campaigns |= result.campaigns
+        if result.advanced < settings.JOURNEY_SWEEP_BATCH:
+            break
+    for campaign_id in sorted(campaigns):
+        send_campaign_task.delay(campaign_id)
+    return moved
+
+
+@shared_task(acks_late=True)
+def enter_abandoned_carts_task(cart_ids: list[int]) -> int:
+    from campaigns.services import journeys
+
+    entered = journeys.enter_abandoned_carts(cart_ids=cart_ids)
+    if entered:
+        advance_journeys_task.delay()
+    return entered
+
+
+@shared_task(acks_late=True)
+def order_placed_task(order_id: int) -> int:
+    """An order in any channel: journeys whose exit it meets are left, and the campaigns'
+    messages it followed are credited (``campaigns.services.attribution``)."""
+    from campaigns.services import attribution, journeys
+
+    customer_id = attribution.attribute_order(order_id=order_id)
+    if customer_id is None:
+        return 0
+    return journeys.exit_for_orders(customer_id=customer_id)

@@ -156,12 +156,13 @@ class EventType(models.TextChoices):
     MESSAGE_OPENED = "message_opened", _("Message opened")
     MESSAGE_CLICKED = "message_clicked", _("Message clicked")
     SUPPORT_CONTACT = "support_contact", _("Support contact")
+    CAMPAIGN_CONVERSION = "campaign_conversion", _("Sale credited to a campaign")
     CUSTOM = "custom", _("Custom")
 
 
 # What Omni did to the customer, not what the customer did: on the timeline, never in traits
 # (a message we sent is not a visit, nor the customer's preferred channel).
-OUTBOUND_EVENT_TYPES = frozenset({EventType.MESSAGE_SENT})
+OUTBOUND_EVENT_TYPES = frozenset({EventType.MESSAGE_SENT, EventType.CAMPAIGN_CONVERSION})
 
 
 class Event(models.Model):

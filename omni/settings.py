@@ -274,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.pickup_housekeeping",
         "schedule": crontab(minute="*/5"),
     },
+    "campaigns-advance-journeys": {
+        "task": "campaigns.tasks.advance_journeys_task",
+        "schedule": 60.0,
+    },
     "campaigns-start-due": {
         "task": "campaigns.tasks.start_due_campaigns_task",
         "schedule": 60.0,
@@ -345,6 +349,11 @@ CAMPAIGN_CONTACT_BUDGET = (
 CAMPAIGN_CONTACT_BUDGET_BY_PRIORITY: dict = {}
 # Deliveries a sending task claims and sends per transaction.
 CAMPAIGN_SEND_BATCH = env.int("CAMPAIGN_SEND_BATCH", default=500)
+# Journeys: entries a sweep moves per transaction (the beat runs it every minute).
+JOURNEY_SWEEP_BATCH = env.int("JOURNEY_SWEEP_BATCH", default=1_000)
+# Attribution: an order within this many days after a message (sent, opened or clicked) is
+# credited to it; a redeemed personal coupon credits its message whatever the time.
+ATTRIBUTION_WINDOW = timedelta(days=env.int("ATTRIBUTION_WINDOW_DAYS", default=7))
 # An uploaded campaign audience (a CSV of e-mails, phones or customer ids): its largest size in
 # bytes and most data rows (campaigns.services.audience_upload).
 CAMPAIGN_AUDIENCE_MAX_BYTES = env.int("CAMPAIGN_AUDIENCE_MAX_BYTES", default=20 * 1024 * 1024)

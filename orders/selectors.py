@@ -4,7 +4,8 @@ parcel to the locations it ships from."""
 
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inventory.selectors import locations_for_user
@@ -45,6 +46,69 @@ def latest_cart_lines(customer_ids) -> dict[int, list[tuple[int, int]]]:
     ):
         lines.setdefault(customer_id, []).append((variant_id, quantity))
     return lines
+
+
+def order_facts(order_id: int) -> dict | None:
+    """What attribution needs of an order: customer, time, channel, store, total and the
+    coupon code it redeemed ('' if none) — or None if there is no such order (1 query)."""
+    return (
+        Order.objects.filter(pk=order_id)
+        .values("pk", "customer_id", "created_at", "channel", "location_id", "total")
+        .annotate(coupon_code=Coalesce("coupon__code", Value("")))
+        .first()
+    )
+
+
+def cart_owners(cart_ids) -> dict[int, int]:
+    """cart id → customer id of the given carts that are abandoned (1 query)."""
+    rows = Cart.objects.filter(pk__in=list(cart_ids), status=CartStatus.ABANDONED)
+    return dict(rows.values_list("pk", "customer_id"))
+
+
+def carts_still_waiting(carts: list[tuple[int, int, datetime]]) -> dict[int, str]:
+    """Of the (cart id, customer id, since) given, the carts an abandoned-cart message should no
+    longer be about, with why: ``ordered`` — an order was placed from the cart, or the customer
+    ordered one of its items since ``since`` in any channel (the counter included); ``emptied``
+    — the cart has no lines, or was merged or is gone. 3 queries, whatever the number."""
+    if not carts:
+        return {}
+    cart_ids = [cart_id for cart_id, _customer, _since in carts]
+    gone: dict[int, str] = {}
+    ordered_from = set(Order.objects.filter(cart_id__in=cart_ids).values_list("cart_id", flat=True))
+    items: dict[int, set[int]] = {cart_id: set() for cart_id in cart_ids}
+    live = CartLine.objects.filter(
+        cart_id__in=cart_ids, cart__status__in=(CartStatus.OPEN, CartStatus.ABANDONED)
+    )
+    for cart_id, variant_id in live.values_list("cart_id", "variant_id"):
+        items[cart_id].add(variant_id)
+    bought = _variants_bought_since(carts, items)
+    for cart_id, customer_id, since in carts:
+        if cart_id in ordered_from or any(
+            when >= since
+            for variant, when in bought.get(customer_id, ())
+            if variant in items[cart_id]
+        ):
+            gone[cart_id] = "ordered"
+        elif not items[cart_id]:
+            gone[cart_id] = "emptied"
+    return gone
+
+
+def _variants_bought_since(carts, items) -> dict[int, list[tuple[int, datetime]]]:
+    """(variant id, when) the carts' customers ordered since the earliest ``since``, of the
+    carts' variants (1 query)."""
+    variants = set().union(*items.values())
+    if not variants:
+        return {}
+    rows = OrderLine.objects.filter(
+        order__customer_id__in={customer for _cart, customer, _since in carts},
+        order__created_at__gte=min(since for _cart, _customer, since in carts),
+        variant_id__in=variants,
+    ).values_list("order__customer_id", "variant_id", "order__created_at")
+    bought: dict[int, list[tuple[int, datetime]]] = {}
+    for customer_id, variant_id, when in rows:
+        bought.setdefault(customer_id, []).append((variant_id, when))
+    return bought
 
 
 def best_sellers(*, days: int = 30, limit: int = 100) -> list[int]:

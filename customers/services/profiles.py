@@ -50,6 +50,7 @@ from customers.exceptions import CustomerNotLive, InvalidIdentifier, MergeRefuse
 from customers.identifiers import normalise
 from customers.models import (
     DETERMINISTIC_KINDS,
+    OUTBOUND_EVENT_TYPES,
     PROVABLE_KINDS,
     BlockedIdentifier,
     Channel,
@@ -810,16 +811,21 @@ def _email_verified(user) -> bool:
 
 
 @transaction.atomic(savepoint=False)
-def record_messages_sent(*, sends: Sequence[tuple[int, str, dict]]) -> int:
+def record_messages_sent(
+    *, sends: Sequence[tuple[int, str, dict]], type: str = EventType.MESSAGE_SENT
+) -> int:
     """Outbound touchpoints, one per (customer id, channel, properties): a batch of messages a
-    campaign sent, on the customers' timelines in one INSERT. No trait moves (a message we sent
-    is not the customer being seen)."""
+    campaign sent (or of sales credited to one, ``type`` campaign_conversion), on the customers'
+    timelines in one INSERT. No trait moves (a message we sent is not the customer being seen,
+    and the sale itself is already on the timeline)."""
+    if type not in OUTBOUND_EVENT_TYPES:
+        raise InvalidIdentifier(_("Unknown event type or channel."))
     now = timezone.now()
     events = [
         Event(
             customer_id=customer_id,
             channel=channel,
-            type=EventType.MESSAGE_SENT,
+            type=type,
             properties=properties,
             occurred_at=now,
         )
