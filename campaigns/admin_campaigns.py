@@ -519,6 +519,8 @@ class CampaignAdmin(DomainErrorsAsMessagesMixin, admin.ModelAdmin):
             "chart": chart(series),
             "groups": reports.groups(campaign),
             "ab": ab_context(campaign),
+            "sales": reports.sales(campaign),
+            "uplift": uplift_context(reports.uplift(campaign)),
             "progress": reports.progress(campaign),
             "change_url": self._change_url(campaign),
         }
@@ -814,4 +816,52 @@ def chart(series: reports.Series) -> dict:
             }
             for t in ticks
         ],
+    }
+
+
+UPLIFT_WIDTH, UPLIFT_PAD = 420, 20
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def uplift_context(result) -> dict:
+    """The uplift for the results page: the rates, the differences with their 95 % intervals
+    (in percentage points and euros per customer), and an interval bar against zero in SVG
+    coordinates (written with a dot whatever the locale)."""
+    conversion = result.conversion
+    if conversion is None:
+        return {"empty": True, "treated": result.treated, "holdout": result.holdout}
+    low, high = min(conversion.low, 0.0), max(conversion.high, 0.0)
+    span = (high - low) or 1.0
+    inner = UPLIFT_WIDTH - 2 * UPLIFT_PAD
+
+    def x(value: float) -> str:
+        return f"{UPLIFT_PAD + (value - low) / span * inner:.1f}"
+
+    revenue = result.revenue_per_customer
+    return {
+        "treated": result.treated,
+        "holdout": result.holdout,
+        "rate_treated": _pct(result.rate_treated),
+        "rate_holdout": _pct(result.rate_holdout),
+        "difference": _pct(conversion.estimate),
+        "low": _pct(conversion.low),
+        "high": _pct(conversion.high),
+        "significant": conversion.significant,
+        "better": conversion.estimate > 0,
+        "revenue": None
+        if revenue is None
+        else {k: f"{getattr(revenue, k):.2f}" for k in ("estimate", "low", "high")},
+        "incremental_revenue": None
+        if result.incremental_revenue is None
+        else f"{result.incremental_revenue:.2f}",
+        "bar": {
+            "width": UPLIFT_WIDTH,
+            "zero": x(0.0),
+            "low": x(conversion.low),
+            "high": x(conversion.high),
+            "estimate": x(conversion.estimate),
+        },
     }

@@ -3,23 +3,42 @@
 Each function is a bounded number of queries whatever the audience size (aggregates in the
 database, never a loop over deliveries)."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, DateTimeField, IntegerField, Min, Q, Subquery, Value
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    DecimalField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncHour
 
 from campaigns import personal, planning, sending
+from campaigns import uplift as uplift_stats
 from campaigns.content import SAMPLE_CONTEXT, build_context
 from campaigns.models import (
     Campaign,
     CampaignStatus,
     CampaignVariant,
+    Conversion,
     Delivery,
     DeliveryReason,
     DeliveryStatus,
+    TouchKind,
 )
-from customers.models import Customer
+from customers.models import Channel, Customer
 
 OPENED = (DeliveryStatus.OPENED, DeliveryStatus.CLICKED, DeliveryStatus.CONVERTED)
 CLICKED = (DeliveryStatus.CLICKED, DeliveryStatus.CONVERTED)
@@ -206,4 +225,92 @@ def preview_context(campaign: Campaign, customer: Customer | None, channel: str)
         coupon_code=PREVIEW_COUPON if campaign.promotion_id else "",
         unsubscribe_url=sending.unsubscribe_url(row),
         **personal.for_customers([customer])[customer.pk],
+    )
+
+
+# --- Sales credited and uplift ------------------------------------------------------------------
+
+MODELS = {"last": "credit_last", "first": "credit_first", "linear": "credit_linear"}
+
+
+def _credited(field: str):
+    return Sum(F("revenue") * F(field), output_field=DecimalField(max_digits=14, decimal_places=6))
+
+
+def _money(value) -> Decimal:
+    return (value or Decimal(0)).quantize(Decimal("0.01"))
+
+
+def sales(campaign: Campaign) -> dict:
+    """The orders credited to the campaign and their revenue under each attribution model, and
+    the last-touch split by the channel and the store they were sold in (3 queries)."""
+    rows = Conversion.objects.filter(campaign=campaign)
+    totals = rows.aggregate(
+        orders=Count("order_id", distinct=True, filter=Q(credit_last__gt=0)),
+        **{name: _credited(field) for name, field in MODELS.items()},
+    )
+    last = rows.filter(credit_last__gt=0)
+    by_channel = (
+        last.values("order_channel")
+        .annotate(orders=Count("order_id", distinct=True), revenue=_credited("credit_last"))
+        .order_by("-revenue")
+    )
+    by_store = (
+        last.filter(store__isnull=False)
+        .values("store__name")
+        .annotate(orders=Count("order_id", distinct=True), revenue=_credited("credit_last"))
+        .order_by("-revenue")[:10]
+    )
+    labels = dict(Channel.choices)
+    return {
+        "orders": totals["orders"],
+        "revenue": {name: _money(totals[name]) for name in MODELS},
+        "by_channel": [
+            {
+                "channel": labels.get(r["order_channel"], r["order_channel"]),
+                "orders": r["orders"],
+                "revenue": _money(r["revenue"]),
+            }
+            for r in by_channel
+        ],
+        "by_store": [
+            {"store": r["store__name"], "orders": r["orders"], "revenue": _money(r["revenue"])}
+            for r in by_store
+        ],
+    }
+
+
+def uplift(campaign: Campaign) -> uplift_stats.Uplift:
+    """Treated against holdout by intention to treat: every customer the campaign assigned
+    (reached or not) against those it held out; a customer converted when they ordered in the
+    attribution window after being assigned (``campaigns.services.attribution``); revenue per
+    customer counts each order once, 0 for those who did not buy (3 queries; the (customer,
+    order) pairs of the conversions are read once)."""
+    assigned = Delivery.objects.filter(campaign=campaign).exclude(reason=DeliveryReason.DUPLICATE)
+    holdout_q = Q(reason=DeliveryReason.HOLDOUT)
+    sizes = assigned.aggregate(
+        treated=Count("customer_id", distinct=True, filter=~holdout_q),
+        holdout=Count("customer_id", distinct=True, filter=holdout_q),
+    )
+    held = Max(Case(When(touch=TouchKind.HOLDOUT, then=1), default=0))
+    pairs = (
+        Conversion.objects.filter(campaign=campaign)
+        .values("customer_id", "order_id")
+        .annotate(revenue=Max("revenue"), held=held)
+        .values_list("customer_id", "revenue", "held")
+    )
+    per_customer: dict[tuple[int, int], float] = defaultdict(float)
+    for customer_id, revenue, in_holdout in pairs:
+        per_customer[(in_holdout, customer_id)] += float(revenue)
+    arms = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0]}  # converted, Σx, Σx²
+    for (in_holdout, _customer), revenue in per_customer.items():
+        arm = arms[in_holdout]
+        arm[0], arm[1], arm[2] = arm[0] + 1, arm[1] + revenue, arm[2] + revenue * revenue
+    return uplift_stats.measure(
+        treated=sizes["treated"],
+        converted_treated=min(arms[0][0], sizes["treated"]),
+        holdout=sizes["holdout"],
+        converted_holdout=min(arms[1][0], sizes["holdout"]),
+        treated_revenue=(arms[0][1], arms[0][2]),
+        holdout_revenue=(arms[1][1], arms[1][2]),
     )
