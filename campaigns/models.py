@@ -755,7 +755,9 @@ class JourneyEntry(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["next_at"], condition=Q(state="active"), name="campaigns_entry_due_idx"
+                fields=["next_at", "id"],
+                condition=Q(state="active"),
+                name="campaigns_entry_due_idx",
             ),
             models.Index(
                 fields=["entity_type", "entity_id"],

@@ -170,7 +170,7 @@ class PlanSpec:
     variants: tuple[tuple[int, int], ...]  # (bucket bound, variant pk), the last one unbounded
 
 
-def plan_spec(campaign: Campaign, step: int = 0) -> PlanSpec:
+def plan_spec(campaign: Campaign, step: int = 0, *, channels=None) -> PlanSpec:
     variants, cumulative = [], 0
     for pk, split in campaign.variants.order_by("pk").values_list("pk", "split_percent"):
         cumulative += split
@@ -178,7 +178,7 @@ def plan_spec(campaign: Campaign, step: int = 0) -> PlanSpec:
     return PlanSpec(
         campaign_id=campaign.pk,
         step=step,
-        channels=tuple(c for c in campaign.channels if c != CampaignChannel.SOCIAL),
+        channels=tuple(_channels(campaign, channels)),
         preferred_first=campaign.allow_preferred_channel,
         holdout_below=campaign.holdout_percent * BUCKETS // 100,
         variants=tuple(variants),

@@ -106,6 +106,78 @@ def _decisions_sql(spec) -> tuple[str, list]:
     return ", ".join(columns), params
 
 
+def _decided_from(contacts: QuerySet, spec) -> tuple[str, list]:
+    """The FROM of the decisions: the contact data with the chosen channel. OFFSET 0 fences
+    each level: PostgreSQL would otherwise pull the subqueries up and run a look-up again for
+    every CASE that names its column."""
+    contacts_sql, contacts_params = contacts.query.sql_with_params()
+    channel, channel_params = _channel_sql(spec)
+    return (
+        f"FROM (SELECT c.*, {channel} AS d_channel "
+        f"FROM ({contacts_sql} OFFSET 0) AS c OFFSET 0) AS d",
+        [*channel_params, *contacts_params],
+    )
+
+
+def insert_step_deliveries(
+    contacts: QuerySet, planned: QuerySet, *, spec, entries: list[tuple[int, int]], now
+) -> tuple[int, int]:
+    """A journey's message step for a sweep's entries ((entry id, customer id) pairs): the
+    planning decisions and the INSERT in one statement, at most one row per (entry, step).
+    Returns (rows inserted, of which queued). bench/campaigns_journeys.py: the sweep of 1,000
+    entries went from 380 to … ms with it (the ORM twin builds 1,000 model instances and a
+    17,000-parameter INSERT)."""
+    if not fast_sql.enabled():
+        return _insert_step_orm(planned, spec=spec, entries=entries, now=now)
+    source, source_params = _decided_from(contacts, spec)
+    decisions, decision_params = _decisions_sql(spec)
+    targets = [_column(field) for field in PLANNED_FIELDS.values()]
+    targets += [_column(f) for f in ("coupon_code", "attempts", "created_at", "updated_at")]
+    entry, step = _column("entry"), _column("step")
+    statement = (
+        f"INSERT INTO {connection.ops.quote_name(Delivery._meta.db_table)} "
+        f"({', '.join(targets)}, {entry}) SELECT {decisions}, '', 0, %s, %s, e.entry_id "
+        f"{source} JOIN unnest(%s::bigint[], %s::bigint[]) AS e(entry_id, customer_id) "
+        f"ON e.customer_id = d.pk "
+        f"ON CONFLICT ({entry}, {step}) WHERE {entry} IS NOT NULL DO NOTHING "
+        f"RETURNING {_column('status')}"
+    )
+    params = [
+        *decision_params, now, now, *source_params,
+        [entry_id for entry_id, _c in entries], [customer for _e, customer in entries],
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        statuses = [status for (status,) in cursor.fetchall()]
+    return len(statuses), statuses.count(DeliveryStatus.QUEUED)
+
+
+def _insert_step_orm(planned: QuerySet, *, spec, entries, now) -> tuple[int, int]:
+    """The reference twin: the decisions read through the ORM, one Delivery per entry."""
+    decided = {row["d_customer"]: row for row in planned}
+    rows = [
+        Delivery(
+            **{
+                PLANNED_FIELDS[k] + ("_id" if k in _FK else ""): v
+                for k, v in decided[customer].items()
+            },
+            entry_id=entry_id,
+            created_at=now,
+            updated_at=now,
+        )
+        for entry_id, customer in entries
+        if customer in decided
+    ]
+    taken = set(
+        Delivery.objects.filter(
+            entry_id__in=[r.entry_id for r in rows], step=spec.step
+        ).values_list("entry_id", flat=True)
+    )
+    fresh = [r for r in rows if r.entry_id not in taken]
+    Delivery.objects.bulk_create(fresh, ignore_conflicts=True)
+    return len(fresh), sum(r.status == DeliveryStatus.QUEUED for r in fresh)
+
+
 def insert_planned(contacts: QuerySet, planned: QuerySet, *, spec, now: datetime) -> int:
     """``INSERT INTO delivery (…) SELECT <decisions> FROM (<contact data>) … ON CONFLICT DO
     NOTHING``: a whole campaign planned in one statement inside PostgreSQL, each consent and
@@ -115,24 +187,19 @@ def insert_planned(contacts: QuerySet, planned: QuerySet, *, spec, now: datetime
     annotations). Returns the rows inserted."""
     if not fast_sql.enabled():
         return _insert_planned_orm(planned, campaign_id=spec.campaign_id, step=spec.step, now=now)
-    contacts_sql, contacts_params = contacts.query.sql_with_params()
+    source, source_params = _decided_from(contacts, spec)
     decisions, decision_params = _decisions_sql(spec)
-    channel, channel_params = _channel_sql(spec)
     targets = [_column(field) for field in PLANNED_FIELDS.values()]
     targets += [_column(f) for f in ("coupon_code", "attempts", "created_at", "updated_at")]
     conflict = ", ".join(_column(f) for f in ("campaign", "step", "customer"))
     statement = (
         f"INSERT INTO {connection.ops.quote_name(Delivery._meta.db_table)} "
-        f"({', '.join(targets)}) SELECT {decisions}, '', 0, %s, %s "
-        # OFFSET 0 fences each level: PostgreSQL would otherwise pull the subqueries up and
-        # run a look-up again for every CASE that names its column.
-        f"FROM (SELECT c.*, {channel} AS d_channel "
-        f"FROM ({contacts_sql} OFFSET 0) AS c OFFSET 0) AS d "
+        f"({', '.join(targets)}) SELECT {decisions}, '', 0, %s, %s {source} "
         # The campaign's unique key is partial (journey rows have their own): name its predicate.
         f"ON CONFLICT ({conflict}) WHERE {_column('entry')} IS NULL DO NOTHING"
     )
     with connection.cursor() as cursor:
-        params = [*decision_params, now, now, *channel_params, *contacts_params]
+        params = [*decision_params, now, now, *source_params]
         cursor.execute(statement, params)
         return cursor.rowcount
 

@@ -424,7 +424,7 @@ class Migration(migrations.Migration):
             model_name="journeyentry",
             index=models.Index(
                 condition=models.Q(("state", "active")),
-                fields=["next_at"],
+                fields=["next_at", "id"],
                 name="campaigns_entry_due_idx",
             ),
         ),

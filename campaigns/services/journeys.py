@@ -22,9 +22,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns import locks, planning
+from campaigns import locks, planning, queries
 from campaigns.models import (
-    Campaign,
     Delivery,
     DeliveryReason,
     DeliveryStatus,
@@ -124,6 +123,13 @@ class _Batch:
     last: dict  # entry id → (opened_at, clicked_at) of its latest delivery
     messages: list = field(default_factory=list)  # (entry, step)
     result: SweepResult = field(default_factory=SweepResult)
+    zones: dict = field(default_factory=dict)  # store code → its time zone, read once
+
+    def zone(self, code: str) -> ZoneInfo:
+        if code not in self.zones:
+            location = inventory_selectors.location_by_code(code) if code else None
+            self.zones[code] = ZoneInfo(location.timezone if location else settings.TIME_ZONE)
+        return self.zones[code]
 
 
 @transaction.atomic
@@ -132,7 +138,7 @@ def advance_due(*, now: datetime | None = None, limit: int | None = None) -> Swe
     waits or ends; their messages inserted in bulk. Sending is left to the campaigns' sender
     (started on commit by the task)."""
     now = now or timezone.now()
-    entries = locks.due_entries(now, limit or settings.JOURNEY_SWEEP_BATCH)
+    entries = _with_relations(locks.due_entries(now, limit or settings.JOURNEY_SWEEP_BATCH))
     batch = _Batch(now=now, steps=_steps(entries), last=_last_deliveries(entries))
     live = _apply_exits(entries, now, batch.result)
     for entry in live:
@@ -141,6 +147,19 @@ def advance_due(*, now: datetime | None = None, limit: int | None = None) -> Swe
     _save(entries)
     batch.result.advanced = len(entries)
     return batch.result
+
+
+def _with_relations(entries: list[JourneyEntry]) -> list[JourneyEntry]:
+    """The entries with their journey (and its campaign) and what the steps need of their
+    customer (status, home store), in two queries, whatever the batch's size."""
+    journeys = Journey.objects.select_related("campaign").in_bulk({e.journey_id for e in entries})
+    customers = Customer.objects.only("status", "home_store").in_bulk(
+        {e.customer_id for e in entries}
+    )
+    for entry in entries:
+        JourneyEntry.journey.field.set_cached_value(entry, journeys[entry.journey_id])
+        JourneyEntry.customer.field.set_cached_value(entry, customers[entry.customer_id])
+    return entries
 
 
 def _steps(entries) -> dict:
@@ -227,7 +246,7 @@ def _execute(entry: JourneyEntry, step: JourneyStep, batch: _Batch) -> bool:
         return True
     if step.kind == StepKind.WAIT:
         entry.position += 1
-        entry.next_at = wait_until(step, now, _zone(entry.customer.home_store))
+        entry.next_at = wait_until(step, now, batch.zone(entry.customer.home_store))
         return entry.next_at <= now
     return _wait_for_event(entry, step, batch)
 
@@ -276,63 +295,49 @@ def wait_until(step: JourneyStep, now: datetime, zone: ZoneInfo) -> datetime:
     return target.astimezone(UTC)
 
 
-def _zone(code: str) -> ZoneInfo:
-    location = inventory_selectors.location_by_code(code) if code else None
-    return ZoneInfo(location.timezone if location else settings.TIME_ZONE)
-
-
 def _insert_messages(batch: _Batch) -> None:
     """One Delivery per (entry, message step), decided like planning decides a campaign's
-    (one query per campaign and channel choice), inserted at most once each."""
+    and inserted at most once each: one statement per campaign, channel and step
+    (``campaigns.queries.insert_step_deliveries``)."""
     groups: dict[tuple, list] = defaultdict(list)
     for entry, step in batch.messages:
         groups[(entry.journey.campaign_id, step.channel, step.position)].append(entry)
     for (campaign_id, channel, position), entries in groups.items():
         campaign = entries[0].journey.campaign
-        rows = _decided(campaign, entries, channel, position, batch.now)
-        made = Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        batch.result.messages += len(made)
-        if any(row.status == DeliveryStatus.QUEUED for row in rows):
+        customers = Customer.objects.filter(
+            pk__in={e.customer_id for e in entries}, status=CustomerStatus.LIVE
+        )
+        channels = [channel] if channel else None
+        inserted, queued = queries.insert_step_deliveries(
+            planning.contact_data(campaign, customers=customers, channels=channels),
+            planning.planned_deliveries(
+                campaign, step=position, customers=customers, channels=channels
+            ),
+            spec=planning.plan_spec(campaign, position, channels=channels),
+            entries=[(e.pk, e.customer_id) for e in entries],
+            now=batch.now,
+        )
+        batch.result.messages += inserted
+        if queued:
             batch.result.campaigns.add(campaign_id)
 
 
-def _decided(campaign: Campaign, entries, channel: str, position: int, now) -> list[Delivery]:
-    customers = Customer.objects.filter(
-        pk__in={e.customer_id for e in entries}, status=CustomerStatus.LIVE
-    )
-    planned = planning.planned_deliveries(
-        campaign, step=position, customers=customers, channels=[channel] if channel else None
-    )
-    decided = {row["d_customer"]: row for row in planned}
-    rows = []
-    for entry in entries:
-        row = decided.get(entry.customer_id)
-        if row is None:
-            continue
-        rows.append(
-            Delivery(
-                campaign_id=campaign.pk,
-                step=position,
-                entry=entry,
-                customer_id=entry.customer_id,
-                variant_id=row["d_variant"],
-                channel=row["d_channel"],
-                status=row["d_status"],
-                reason=row["d_reason"],
-                address=row["d_address"] or "",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return rows
+STATE_FIELDS = (
+    "state", "exit_reason", "position", "next_at", "waiting_event", "event_at", "finished_at"
+)  # fmt: skip
 
 
 def _save(entries) -> None:
-    JourneyEntry.objects.bulk_update(
-        entries,
-        ["state", "exit_reason", "position", "next_at", "waiting_event", "event_at", "finished_at"],
-        batch_size=1_000,
-    )
+    """One UPDATE per distinct new state: a sweep's entries mostly share a few (waiting at the
+    same step until the same time, exited for the same reason), so a batch of a thousand is a
+    handful of statements, not a thousand-branch CASE."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for entry in entries:
+        groups[tuple(getattr(entry, name) for name in STATE_FIELDS)].append(entry.pk)
+    for values, pks in groups.items():
+        JourneyEntry.objects.filter(pk__in=pks).update(
+            **dict(zip(STATE_FIELDS, values, strict=True))
+        )
 
 
 # --- Events -----------------------------------------------------------------------------------
@@ -354,7 +359,7 @@ def exit_for_orders(*, customer_id: int, now: datetime | None = None) -> int:
     """An order was placed in any channel: the customer's active entries whose exit condition
     now holds leave at once, and their messages not yet sent are withdrawn (``exited``)."""
     now = now or timezone.now()
-    entries = locks.active_entries_of(customer_id)
+    entries = _with_relations(locks.active_entries_of(customer_id))
     reasons = exit_reasons(entries)
     leaving = [e for e in entries if e.pk in reasons]
     for entry in leaving:
