@@ -91,8 +91,8 @@ def current_cart(request, channel=Channel.WEB) -> Cart:
     device_cart = None
     if token:
         found = selectors.cart_by_token(token)  # on every storefront cart call
-        if found is not None and found.status == CartStatus.OPEN:
-            device_cart = found
+        if found is not None and found.status in (CartStatus.OPEN, CartStatus.ABANDONED):
+            device_cart = found  # an abandoned cart opens again on its next change
         elif found is not None and found.status == CartStatus.MERGED and found.merged_into_id:
             device_cart = selectors.cart_by_pk(found.merged_into_id)
         if device_cart is None:

@@ -64,6 +64,7 @@ from orders.models import (
     new_order_number,
 )
 from orders.payments import provider
+from orders.services.carts import reopen_abandoned
 from orders.signals import order_placed
 
 ORDER_CHANNELS = SALES_CHANNELS
@@ -221,6 +222,7 @@ def _checkout_cart(request: CheckoutRequest, cart_pk: int, owner: dict, attempt:
     rows = _read_cart(owner, cart_pk, request.idempotency_key)
     if rows.order_id is not None:
         return Order.objects.get(pk=rows.order_id)
+    reopen_abandoned(rows.cart)  # a shopper back for an abandoned cart checks it out
     if rows.cart.status != CartStatus.OPEN:
         raise InvalidCheckout(_("This cart is no longer open."))
     items = _items(rows.lines)
