@@ -4,15 +4,17 @@ bad input refused without writing anything, a CSV safe to open in a spreadsheet.
 import csv
 import io
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from customers import services as customer_services
 from omni import roles
-from orders import services
+from orders import selectors, services
 from orders.exceptions import InvalidCouponBatch
 from orders.exports import csv_safe
 from orders.models import Coupon, CouponBatch, CouponRedemption, Promotion, PromotionKind
@@ -216,6 +218,42 @@ def test_campaign_arguments_are_checked(promotion, kwargs, field):
         services.issue_personal_codes(promotion=promotion, customer_ids=[ana.pk], **kwargs)
     assert field in refused.value.fields
     assert not Coupon.objects.exists()
+
+
+def test_personal_offers_are_the_codes_a_customer_can_redeem_now_in_the_channel(promotion):
+    ana, ben = _shopper("ana@example.com"), _shopper("ben@example.com")
+    now = timezone.now()
+
+    def code_of(customer, **promotion_fields):
+        promo = Promotion.objects.create(
+            name=str(promotion_fields), kind=PromotionKind.PERCENTAGE, value=5, **promotion_fields
+        )
+        return services.issue_personal_codes(promotion=promo, customer_ids=[customer.pk])[
+            customer.pk
+        ]
+
+    good = [
+        code_of(ana),
+        code_of(ana, channels=["store", "web"]),
+        code_of(ana, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1)),
+        code_of(ana, max_uses=5, times_used=4),
+    ]
+    code_of(ben)
+    code_of(ana, active=False)
+    web_only = code_of(ana, channels=["web"])
+    code_of(ana, starts_at=now + timedelta(days=1))
+    code_of(ana, ends_at=now - timedelta(seconds=1))
+    code_of(ana, max_uses=5, times_used=5)
+    used = code_of(ana)
+    Coupon.objects.filter(code=used).update(used=True)
+    services.issue_personal_codes(
+        promotion=promotion, customer_ids=[ana.pk], campaign_id=3, holdout_ids=[ana.pk]
+    )
+
+    offers = selectors.personal_offers(ana, channel="store", now=now)
+    assert [c.code for c in offers] == good
+    web = [c.code for c in selectors.personal_offers(ana, channel="web", now=now)]
+    assert sorted(web) == sorted([*good, web_only])
 
 
 def _lines():
