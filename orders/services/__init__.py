@@ -17,6 +17,7 @@ from orders.services.checkout import (
     import_external_order,
     place_order,
     prefetch_placed,
+    sell_at_counter,
 )
 from orders.services.fulfilment import (
     cancel_order,
@@ -65,6 +66,7 @@ __all__ = [
     "retake_received_transfers",
     "route_shipment",
     "save_promotion",
+    "sell_at_counter",
     "set_line_quantity",
     "settle_refund",
     "short_pick",
