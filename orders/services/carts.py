@@ -23,6 +23,7 @@ from orders.rules import check_bearer_access
 from orders.signals import cart_abandoned
 
 MAX_LINE_QUANTITY = 99
+ABANDON_CHUNK = 5_000  # cart ids per UPDATE of the abandoned-cart sweep
 
 
 def open_cart(*, customer: Customer, channel: str) -> Cart:
@@ -101,8 +102,13 @@ def mark_abandoned_carts(*, idle_minutes: int, now=None) -> list[int]:
     ids = list(idle.values_list("pk", flat=True))
     if not ids:
         return []
-    # The rows are locked by the read above, so the UPDATE changes exactly these carts.
-    Cart.objects.filter(pk__in=ids, status=CartStatus.OPEN).update(status=CartStatus.ABANDONED)
+    # The rows are locked by the read above, so the UPDATE changes exactly these carts; a
+    # backlog (the first run) is written ABANDON_CHUNK ids per statement (PostgreSQL takes at
+    # most 65,535 bound parameters).
+    for start in range(0, len(ids), ABANDON_CHUNK):
+        Cart.objects.filter(pk__in=ids[start : start + ABANDON_CHUNK]).update(
+            status=CartStatus.ABANDONED
+        )
     send_on_commit(cart_abandoned, sender=Cart, cart_ids=ids)
     return ids
 

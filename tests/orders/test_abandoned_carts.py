@@ -15,6 +15,7 @@ from omni import roles
 from orders import services, tasks
 from orders.exceptions import InvalidCartLine, InvalidCheckout
 from orders.models import Cart, CartStatus, Order, OrderStatus
+from orders.services import carts
 from orders.signals import cart_abandoned
 from tests.factories import UserFactory
 
@@ -87,6 +88,14 @@ def test_the_sweep_marks_only_idle_open_carts_with_lines_and_announces_them_once
         with django_capture_on_commit_callbacks(execute=True):
             assert services.mark_abandoned_carts(idle_minutes=60) == []
         assert len(received) == 1
+
+
+def test_a_backlog_is_written_a_chunk_at_a_time(shop, monkeypatch):
+    monkeypatch.setattr(carts, "ABANDON_CHUNK", 2)
+    idle = [cart_with(shop.shirt, email=f"c{i}@example.com", idle_minutes=90) for i in range(5)]
+
+    assert services.mark_abandoned_carts(idle_minutes=60) == sorted(c.pk for c in idle)
+    assert {status_of(c) for c in idle} == {CartStatus.ABANDONED}
 
 
 def test_the_sweep_counts_from_now_and_keeps_the_last_activity(shop):
