@@ -81,7 +81,8 @@ def reopen_abandoned(cart: Cart) -> bool:
 @transaction.atomic
 def mark_abandoned_carts(*, idle_minutes: int, now=None) -> list[int]:
     """Open carts with at least one line, idle (``updated_at``: every line change stamps it)
-    for more than ``idle_minutes``, of live customers: abandoned, in one set-based UPDATE.
+    for more than ``idle_minutes``, of live customers: abandoned, set-based (one locking read,
+    then one UPDATE per ABANDON_CHUNK ids: a single one but on a backlog).
 
     Returns their ids (sorted) and sends ``cart_abandoned`` (sender=Cart, cart_ids=[...])
     once, after commit, when there are any. A cart being changed right now is skipped (its
