@@ -116,7 +116,7 @@ def orders_after_abandonment(customers: int):
     from orders.models import Cart, Order, OrderLine
 
     store = Location.objects.get(code="S1")
-    carts = list(Cart.objects.order_by("pk").values_list("customer_id", "pk")[:: 20])
+    carts = list(Cart.objects.order_by("pk").values_list("customer_id", "pk")[::20])
     first_line = dict(
         Cart.objects.filter(pk__in=[c for _, c in carts])
         .order_by("pk", "lines__pk")
@@ -187,7 +187,6 @@ def journey():
 
 def enter_all(made) -> float:
     from django.db import connection
-
     from django.utils import timezone
 
     from campaigns.models import Delivery, JourneyEntry

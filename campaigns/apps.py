@@ -15,10 +15,20 @@ class CampaignsConfig(AppConfig):
         )
         customer_erased.connect(_strip, sender=Customer, dispatch_uid="campaigns.strip")
 
-        from orders.models import Order
-        from orders.signals import order_placed
+        from orders.models import Cart, Order
+        from orders.signals import cart_abandoned, order_placed
 
         order_placed.connect(_order_placed, sender=Order, dispatch_uid="campaigns.order_placed")
+        cart_abandoned.connect(
+            _carts_abandoned, sender=Cart, dispatch_uid="campaigns.carts_abandoned"
+        )
+
+
+def _carts_abandoned(sender, cart_ids, **kwargs):
+    """Sent after the idle sweep's commit: the carts enter the abandoned-cart journey."""
+    from campaigns.tasks import enter_abandoned_carts_task
+
+    enter_abandoned_carts_task.delay(list(cart_ids))
 
 
 def _order_placed(sender, order_id, **kwargs):

@@ -192,7 +192,10 @@ def _issue_coupons(campaign: Campaign, rows: list[Delivery]) -> None:
     if campaign.promotion_id is None:
         return
     codes = issue_personal_codes(
-        promotion=campaign.promotion, customer_ids=[r.customer_id for r in rows]
+        promotion=campaign.promotion,
+        customer_ids=[r.customer_id for r in rows],
+        campaign_id=campaign.pk,
+        variant_ids={r.customer_id: r.variant_id for r in rows if r.variant_id},
     )
     for row in rows:
         row.coupon_code = codes.get(row.customer_id, "")

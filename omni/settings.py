@@ -274,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.pickup_housekeeping",
         "schedule": crontab(minute="*/5"),
     },
+    "orders-abandon-idle-carts": {
+        "task": "orders.tasks.abandon_idle_carts",
+        "schedule": crontab(minute="*/5"),
+    },
     "campaigns-advance-journeys": {
         "task": "campaigns.tasks.advance_journeys_task",
         "schedule": 60.0,
@@ -332,6 +336,10 @@ FREE_SHIPPING_FROM = env.str("FREE_SHIPPING_FROM", default="50.00")
 ORDERS_PAYMENT_PROVIDER = env("ORDERS_PAYMENT_PROVIDER", default="orders.payments.ManualProvider")
 PICKUP_CODE_MAX_ATTEMPTS = 5
 PICKUP_CODE_LOCKOUT = timedelta(minutes=15)
+
+# Orders: abandoned carts. An open cart with lines left this many minutes without a change is
+# abandoned (orders.tasks.abandon_idle_carts, every 5 minutes; campaigns' journeys follow up).
+CART_ABANDON_MINUTES = env.int("CART_ABANDON_MINUTES", default=60)
 
 LOGGING = {
     "version": 1,

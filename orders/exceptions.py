@@ -71,6 +71,18 @@ class CartNotYours(DomainError):
     )
 
 
+class IdempotencyKeyRequired(DomainError):
+    code = "idempotency_key_required"
+    status_code = 400
+    default_message = _("Send an Idempotency-Key header: this write must be safe to retry.")
+
+
+class NotYourStore(DomainError):
+    code = "not_your_store"
+    status_code = 403
+    default_message = _("You may not sell at this store.")
+
+
 class InvalidPromotion(OrderError):
     code = "invalid_promotion"
     default_message = _("The promotion is not valid.")

@@ -25,9 +25,11 @@ from orders.services import MAX_LINE_QUANTITY
 TOUCH = {"autocomplete": "off", "class": "touch-input"}
 
 
-def add_domain_error(form: forms.Form, exc) -> None:
-    """Show a service's error on the field it names (when the form has it), else on top."""
+def add_domain_error(form: forms.Form, exc, *, aliases: dict[str, str] | None = None) -> None:
+    """Show a service's error on the field it names (when the form has it; ``aliases``: the
+    form's name for a field the service names otherwise), else on top."""
     for name in getattr(exc, "fields", {}) or {}:
+        name = (aliases or {}).get(name, name)
         if name in form.fields:
             form.add_error(name, exc.message)
             return
@@ -206,10 +208,27 @@ class CounterAddForm(forms.Form):
 
 class CounterFinishForm(forms.Form):
     location = StoreChoiceField(label=_("Sold at"), queryset=None, empty_label=None)
+    coupon_code = forms.CharField(
+        label=_("Coupon code"),
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={**TOUCH, "autocapitalize": "characters"}),
+    )
+    # A tapped "Personal offers" button sends its code here (it wins over a typed one).
+    offer = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
+
+    # The coupon's errors (the services name the field "code") show on the coupon field.
+    error_aliases = {"code": "coupon_code"}
 
     def __init__(self, *args, stores, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["location"].queryset = stores
+
+    def clean(self):
+        data = super().clean()
+        if data.get("offer"):
+            data["coupon_code"] = data["offer"]
+        return data
 
 
 # --- Promotions (marketers) ---------------------------------------------------------------------

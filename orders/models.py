@@ -284,12 +284,37 @@ class Coupon(models.Model):
         on_delete=models.PROTECT,
         related_name="coupons",
     )
+    # The campaign that issued a personal code (ids only: orders never imports campaigns).
+    campaign_id = models.PositiveBigIntegerField(
+        _("campaign"),
+        null=True,
+        blank=True,  # indexed by orders_coupon_campaign, partial: most codes have none
+        help_text=_("The campaign that issued it, if any."),
+    )
+    campaign_variant_id = models.PositiveBigIntegerField(
+        _("campaign variant"),
+        null=True,
+        blank=True,
+        help_text=_("The campaign's variant (A/B arm) whose message carried it, if any."),
+    )
+    holdout = models.BooleanField(
+        _("holdout"),
+        default=False,
+        help_text=_("Issued to the holdout arm: logged, never sent."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("coupon")
         verbose_name_plural = _("coupons")
         ordering = ["-pk"]
+        indexes = [
+            models.Index(
+                fields=["campaign_id"],
+                condition=Q(campaign_id__isnull=False),
+                name="orders_coupon_campaign",
+            ),
+        ]
 
     def __str__(self):
         return self.code

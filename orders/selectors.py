@@ -4,16 +4,18 @@ parcel to the locations it ships from."""
 
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from customers.models import Channel
 from inventory.selectors import locations_for_user
 from orders import queries
 from orders.models import (
     Cart,
     CartLine,
     CartStatus,
+    Coupon,
     Fulfilment,
     LineState,
     Order,
@@ -26,6 +28,33 @@ from orders.models import (
 def promotion_by_name(name: str):
     """The promotion called ``name`` (the newest if several), or None."""
     return Promotion.objects.filter(name=name).order_by("-pk").first()
+
+
+def personal_offers(
+    customer, *, channel: str = Channel.STORE, now: datetime | None = None
+) -> QuerySet[Coupon]:
+    """The customer's personal codes they can redeem now in ``channel`` (the counter's
+    "Personal offers"): not used, not issued to a campaign's holdout arm (never sent), of an
+    active promotion in its dates, valid in the channel and not used up; oldest first. The
+    basket rules (minimum, eligible products, uses per customer) are checked when it is used."""
+    now = now or timezone.now()
+    return (
+        Coupon.objects.filter(
+            customer=customer,
+            used=False,
+            holdout=False,
+            promotion__active=True,
+        )
+        .filter(Q(promotion__starts_at__isnull=True) | Q(promotion__starts_at__lte=now))
+        .filter(Q(promotion__ends_at__isnull=True) | Q(promotion__ends_at__gt=now))
+        .filter(Q(promotion__channels=[]) | Q(promotion__channels__contains=[channel]))
+        .filter(
+            Q(promotion__max_uses__isnull=True)
+            | Q(promotion__times_used__lt=F("promotion__max_uses"))
+        )
+        .select_related("promotion")
+        .order_by("created_at", "pk")
+    )
 
 
 def latest_cart_lines(customer_ids) -> dict[int, list[tuple[int, int]]]:

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from orders import services
 
@@ -12,3 +13,10 @@ def pickup_housekeeping() -> dict:
         "reminded": services.remind_uncollected(),
         "transfers": services.retake_received_transfers(),
     }
+
+
+@shared_task
+def abandon_idle_carts() -> int:
+    """Beat, every 5 minutes: open carts with lines idle for ``CART_ABANDON_MINUTES`` become
+    abandoned (``cart_abandoned`` is sent once for them). Safe to run twice or concurrently."""
+    return len(services.mark_abandoned_carts(idle_minutes=settings.CART_ABANDON_MINUTES))

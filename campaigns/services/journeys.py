@@ -40,6 +40,7 @@ from campaigns.models import (
 from customers.models import Customer, CustomerStatus
 from inventory import selectors as inventory_selectors
 from orders import selectors as order_selectors
+from orders.services.promotions import issue_personal_codes
 
 CART = "cart"
 MAX_STEPS_PER_SWEEP = 20  # a guard: steps only move forward, so a journey ends anyway
@@ -308,7 +309,7 @@ def _insert_messages(batch: _Batch) -> None:
             pk__in={e.customer_id for e in entries}, status=CustomerStatus.LIVE
         )
         channels = [channel] if channel else None
-        inserted, queued = queries.insert_step_deliveries(
+        inserted = queries.insert_step_deliveries(
             planning.contact_data(campaign, customers=customers, channels=channels),
             planning.planned_deliveries(
                 campaign, step=position, customers=customers, channels=channels
@@ -317,9 +318,27 @@ def _insert_messages(batch: _Batch) -> None:
             entries=[(e.pk, e.customer_id) for e in entries],
             now=batch.now,
         )
-        batch.result.messages += inserted
-        if queued:
+        batch.result.messages += len(inserted)
+        if any(status == DeliveryStatus.QUEUED for _pk, _c, status, _r in inserted):
             batch.result.campaigns.add(campaign_id)
+        _log_holdout_coupons(campaign, inserted)
+
+
+def _log_holdout_coupons(campaign, inserted) -> None:
+    """The holdout's personal codes are issued and logged on their (never sent) delivery, so
+    uplift can be measured on coupons too; the treated's are issued when their message goes
+    (``campaigns.sending``)."""
+    held = [(pk, customer) for pk, customer, _s, reason in inserted if reason == "holdout"]
+    if campaign.promotion_id is None or not held:
+        return
+    codes = issue_personal_codes(
+        promotion=campaign.promotion,
+        customer_ids=[customer for _pk, customer in held],
+        campaign_id=campaign.pk,
+        holdout_ids={customer for _pk, customer in held},
+    )
+    rows = [Delivery(pk=pk, coupon_code=codes.get(customer, "")) for pk, customer in held]
+    Delivery.objects.bulk_update(rows, ["coupon_code"])
 
 
 STATE_FIELDS = (

@@ -7,11 +7,12 @@ order states) are the services' and come back as DomainErrors.
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from customers.models import Channel
+from customers.models import Channel, Customer
 from inventory.models import Location, Variant
 from inventory.selectors import location_by_code
 from omni.api.fields import SlugRelatedField
 from orders.models import Fulfilment
+from orders.services import MAX_LINE_QUANTITY
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -286,3 +287,48 @@ class ImportSerializer(PointSerializer):
     buyer = BuyerSerializer()
     lines = ImportLineSerializer(many=True, allow_empty=False, max_length=200)
     shipping_address = AddressSerializer()
+
+
+# --- Tills: counter sales ---------------------------------------------------------------------
+
+COUNTER_SALE_MAX_LINES = 50
+
+
+class CounterSaleLineSerializer(serializers.Serializer):
+    sku = SlugRelatedField(
+        slug_field="sku", queryset=Variant.objects.select_related("product"), source="variant"
+    )
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
+
+
+class CounterSaleSerializer(serializers.Serializer):
+    store = LocationCodeField(
+        slug_field="code",
+        queryset=Location.objects.all(),
+        help_text="Code of the store where the sale happens (one the user works at).",
+    )
+    customer = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="The customer's id (walk-in sales: not yet)."
+    )
+    lines = CounterSaleLineSerializer(
+        many=True, allow_empty=False, max_length=COUNTER_SALE_MAX_LINES
+    )
+    coupon_code = serializers.CharField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A coupon code; a personal code only for its customer.",
+    )
+
+    def validate_customer(self, value) -> Customer:
+        customer = Customer.objects.filter(pk=value).first()
+        if customer is None:
+            raise serializers.ValidationError(_("No such customer."))
+        return customer
+
+
+class CounterSaleOrderSerializer(StaffOrderSerializer):
+    """The order of a counter sale (completed: paid and handed over)."""
+
+    discount_total = serializers.DecimalField(**MONEY)

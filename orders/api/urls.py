@@ -25,6 +25,7 @@ urlpatterns = [
     # Staff and integrations
     path("orders/", views.OrderListView.as_view(), name="order-list"),
     path("orders/import/", views.OrderImportView.as_view(), name="order-import"),
+    path("counter-sales/", views.CounterSaleView.as_view(), name="counter-sale"),
     path("orders/<str:number>/", views.OrderDetailView.as_view(), name="order-detail"),
     path("orders/<str:number>/ready/", views.OrderReadyView.as_view(), name="order-ready"),
     path("orders/<str:number>/collect/", views.OrderCollectView.as_view(), name="order-collect"),

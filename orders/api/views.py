@@ -38,7 +38,7 @@ from omni.idempotency import HEADER as IDEMPOTENCY_HEADER
 from omni.idempotency import clean_key
 from orders import pricing, rules, selectors, services
 from orders.api import serializers as io
-from orders.exceptions import CartNotFound, EmptyCart, OrderNotFound
+from orders.exceptions import CartNotFound, EmptyCart, IdempotencyKeyRequired, OrderNotFound
 from orders.models import Cart, CartStatus, Fulfilment, Order, OrderStatus
 
 TOKEN_HEADER = OpenApiParameter("X-Cart-Token", str, OpenApiParameter.HEADER, required=False)
@@ -91,8 +91,8 @@ def current_cart(request, channel=Channel.WEB) -> Cart:
     device_cart = None
     if token:
         found = selectors.cart_by_token(token)  # on every storefront cart call
-        if found is not None and found.status == CartStatus.OPEN:
-            device_cart = found
+        if found is not None and found.status in (CartStatus.OPEN, CartStatus.ABANDONED):
+            device_cart = found  # an abandoned cart opens again on its next change
         elif found is not None and found.status == CartStatus.MERGED and found.merged_into_id:
             device_cart = selectors.cart_by_pk(found.merged_into_id)
         if device_cart is None:
@@ -620,3 +620,57 @@ class OrderImportView(APIView):
             return code, _order_body(io.StaffOrderSerializer, order)
 
         return idempotent_response(request, scope="orders.import", action=action)
+
+
+REQUIRED_IDEMPOTENCY_KEY = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Required: a retry with the same key gets the first response back (header "
+    "Idempotent-Replayed) and sells nothing again; the same key with another body is a 422.",
+)
+
+
+class CounterSaleView(APIView):
+    """A sale at a store's till: the units leave the store's shelf now, paid."""
+
+    permission_classes = [OrderPermission]
+    required_permission = "orders.sell_at_counter"
+
+    @extend_schema(
+        summary="Sell at a store's counter (till): paid and handed over at once",
+        description="All or nothing: an unknown SKU, a unit the store does not hold or a coupon "
+        "that is unknown, used or personal to another customer writes nothing. Only at a store "
+        "the user works at (403 `not_your_store`).",
+        parameters=[REQUIRED_IDEMPOTENCY_KEY],
+        request=io.CounterSaleSerializer,
+        responses={
+            201: io.CounterSaleOrderSerializer,
+            **ERROR_RESPONSES,
+            **CONFLICT,
+            **KEY_REUSED,
+        },
+    )
+    def post(self, request):
+        key = clean_key(request.headers.get(IDEMPOTENCY_HEADER))
+        if key is None:
+            raise IdempotencyKeyRequired()
+        payload = io.CounterSaleSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+
+        def action():
+            order = services.sell_at_counter(
+                customer=data["customer"],
+                store=data["store"],
+                lines=[(line["variant"], line["quantity"]) for line in data["lines"]],
+                coupon_code=data["coupon_code"],
+                acting_user=request.user,
+                # Per customer in the service: scoped like the API's key (per user).
+                idempotency_key=_digest(f"till:{request.user.pk}:{key}"),
+            )
+            body = _order_body(io.CounterSaleOrderSerializer, order, placed=True)
+            return status.HTTP_201_CREATED, body
+
+        return idempotent_response(request, scope="orders.counter_sale", action=action)

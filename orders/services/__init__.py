@@ -7,6 +7,7 @@ from orders.services.carts import (
     attach_guest_contact,
     cart_for_device,
     claim_cart,
+    mark_abandoned_carts,
     merge_carts,
     move_carts_on_merge,
     open_cart,
@@ -16,6 +17,7 @@ from orders.services.checkout import (
     import_external_order,
     place_order,
     prefetch_placed,
+    sell_at_counter,
 )
 from orders.services.fulfilment import (
     cancel_order,
@@ -50,6 +52,7 @@ __all__ = [
     "import_external_order",
     "issue_coupon_batch",
     "issue_personal_codes",
+    "mark_abandoned_carts",
     "mark_ready",
     "mark_shipped",
     "merge_carts",
@@ -63,6 +66,7 @@ __all__ = [
     "retake_received_transfers",
     "route_shipment",
     "save_promotion",
+    "sell_at_counter",
     "set_line_quantity",
     "settle_refund",
     "short_pick",

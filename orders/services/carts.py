@@ -3,32 +3,115 @@
 Lock order (ARCHITECTURE invariant 2): cart rows first (by pk), then coupons, then stock rows.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers import services as customer_services
-from customers.models import Channel, Customer, EventType
+from customers.models import Channel, Customer, CustomerStatus, EventType
 from inventory.models import Variant
 from inventory.selectors import pooled_availability_up_to
+from omni.signals import send_on_commit
 from orders import locks, queries
 from orders.exceptions import CartNotYours, InvalidCartLine, NotEnoughToSell
 from orders.models import Cart, CartLine, CartStatus
 from orders.rules import check_bearer_access
+from orders.signals import cart_abandoned
 
 MAX_LINE_QUANTITY = 99
+ABANDON_CHUNK = 5_000  # cart ids per UPDATE of the abandoned-cart sweep
 
 
 def open_cart(*, customer: Customer, channel: str) -> Cart:
-    """The customer's one open cart (created on first use; safe under concurrent calls)."""
+    """The customer's one open cart: the open one, else their most recent abandoned cart
+    opened again (a shopper who comes back finds their cart), else a new one. Safe under
+    concurrent calls: the partial unique index "one open cart per customer" decides, and the
+    loser takes the winner's cart."""
     cart = Cart.objects.filter(customer=customer, status=CartStatus.OPEN).first()
     if cart is not None:
         return cart
     try:
         with transaction.atomic():
-            return Cart.objects.create(customer=customer, channel=channel)
-    except IntegrityError:  # another request created it first
+            return _reopen_latest_abandoned(customer) or Cart.objects.create(
+                customer=customer, channel=channel
+            )
+    except IntegrityError:  # another request opened or created it first
         return Cart.objects.get(customer=customer, status=CartStatus.OPEN)
+
+
+def _reopen_latest_abandoned(customer: Customer) -> Cart | None:
+    """The customer's most recent abandoned cart, open again (a guarded UPDATE abandoned →
+    open), or None when they have none (or another request took it meanwhile). Raises
+    IntegrityError when another open cart appeared meanwhile."""
+    latest = (
+        Cart.objects.filter(customer=customer, status=CartStatus.ABANDONED)
+        .order_by("-updated_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if latest is None:
+        return None
+    reopened = Cart.objects.filter(pk=latest, status=CartStatus.ABANDONED).update(
+        status=CartStatus.OPEN, updated_at=timezone.now()
+    )
+    return Cart.objects.get(pk=latest) if reopened else None
+
+
+def reopen_abandoned(cart: Cart) -> bool:
+    """On a cart row the caller holds locked: an abandoned cart is open again (True), unless
+    its customer has another open cart meanwhile (False; the cart stays abandoned). Any other
+    status: nothing changes, False."""
+    if cart.status != CartStatus.ABANDONED:
+        return False
+    try:
+        with transaction.atomic():  # a savepoint: the unique index may refuse it
+            Cart.objects.filter(pk=cart.pk).update(
+                status=CartStatus.OPEN, updated_at=timezone.now()
+            )
+    except IntegrityError:  # the customer has another open cart
+        return False
+    cart.status = CartStatus.OPEN
+    return True
+
+
+@transaction.atomic
+def mark_abandoned_carts(*, idle_minutes: int, now=None) -> list[int]:
+    """Open carts with at least one line, idle (``updated_at``: every line change stamps it)
+    for more than ``idle_minutes``, of live customers: abandoned, set-based (one locking read,
+    then one UPDATE per ABANDON_CHUNK ids: a single one but on a backlog).
+
+    Returns their ids (sorted) and sends ``cart_abandoned`` (sender=Cart, cart_ids=[...])
+    once, after commit, when there are any. A cart being changed right now is skipped (its
+    row lock is held: it is not idle). Safe to run twice: an abandoned cart is not open."""
+    if isinstance(idle_minutes, bool) or not isinstance(idle_minutes, int) or idle_minutes < 1:
+        raise ValueError("idle_minutes must be a whole number of minutes, 1 or more")
+    cutoff = (now or timezone.now()) - timedelta(minutes=idle_minutes)
+    idle = (
+        Cart.objects.filter(
+            Exists(CartLine.objects.filter(cart=OuterRef("pk"))),
+            status=CartStatus.OPEN,
+            updated_at__lt=cutoff,
+            customer__status=CustomerStatus.LIVE,
+        )
+        .order_by("pk")
+        .select_for_update(of=("self",), skip_locked=True)
+    )
+    ids = list(idle.values_list("pk", flat=True))
+    if not ids:
+        return []
+    # The rows are locked by the read above, so the UPDATE changes exactly these carts; a
+    # backlog (the first run) is written ABANDON_CHUNK ids per statement (PostgreSQL takes at
+    # most 65,535 bound parameters).
+    for start in range(0, len(ids), ABANDON_CHUNK):
+        Cart.objects.filter(pk__in=ids[start : start + ABANDON_CHUNK]).update(
+            status=CartStatus.ABANDONED
+        )
+    send_on_commit(cart_abandoned, sender=Cart, cart_ids=ids)
+    return ids
 
 
 def cart_for_device(*, anonymous_id: str, channel: str) -> Cart:
@@ -40,7 +123,11 @@ def cart_for_device(*, anonymous_id: str, channel: str) -> Cart:
 
 
 def _locked(cart: Cart) -> Cart:
+    """The cart's row, locked and open: an abandoned cart opens again when its customer has no
+    other open cart; any other cart that is not open is InvalidCartLine."""
     locked = locks.cart_for_update(cart.pk)
+    if locked is not None:
+        reopen_abandoned(locked)
     if locked is None or locked.status != CartStatus.OPEN:
         raise InvalidCartLine(_("This cart is no longer open."))
     if locked.customer_id == cart.customer_id and Cart.customer.is_cached(cart):

@@ -16,6 +16,7 @@ reserve (``orders.allocation``), request transfers, build the lines and the hist
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from customers import locks as customer_locks
 from customers import services as customer_services
 from customers.models import Channel, Customer, EventType
 from inventory import queries as inventory_queries
@@ -31,7 +33,7 @@ from inventory import services as stock
 from inventory.exceptions import InsufficientStock
 from inventory.models import Location, LocationKind, Reservation, Variant
 from omni.signals import send_on_commit
-from orders import history, pricing, queries
+from orders import history, pricing, queries, rules
 from orders.allocation import (
     Allocation,
     Item,
@@ -49,6 +51,7 @@ from orders.exceptions import (
     InvalidCheckout,
     NotAPickupPoint,
     NotEnoughToSell,
+    NotYourStore,
 )
 from orders.models import (
     SALES_CHANNELS,
@@ -64,6 +67,7 @@ from orders.models import (
     new_order_number,
 )
 from orders.payments import provider
+from orders.services.carts import MAX_LINE_QUANTITY, reopen_abandoned
 from orders.signals import order_placed
 
 ORDER_CHANNELS = SALES_CHANNELS
@@ -221,6 +225,7 @@ def _checkout_cart(request: CheckoutRequest, cart_pk: int, owner: dict, attempt:
     rows = _read_cart(owner, cart_pk, request.idempotency_key)
     if rows.order_id is not None:
         return Order.objects.get(pk=rows.order_id)
+    reopen_abandoned(rows.cart)  # a shopper back for an abandoned cart checks it out
     if rows.cart.status != CartStatus.OPEN:
         raise InvalidCheckout(_("This cart is no longer open."))
     items = _items(rows.lines)
@@ -587,3 +592,76 @@ def import_external_order(
         if found is None:
             raise
         return found, False
+
+
+def _counter_items(lines: Sequence[tuple[Variant, int]]) -> list[Item]:
+    """The till's lines as items at today's price, a SKU given twice as one line, in variant
+    order (as the reservations lock them)."""
+    quantities: dict[int, int] = {}
+    variants: dict[int, Variant] = {}
+    for variant, quantity in lines:
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise InvalidCartLine(
+                _("The quantity must be a whole number above zero."), fields={"quantity": ["> 0"]}
+            )
+        variants[variant.pk] = variant
+        quantities[variant.pk] = quantities.get(variant.pk, 0) + quantity
+        if quantities[variant.pk] > MAX_LINE_QUANTITY:
+            raise InvalidCartLine(
+                _("At most %(n)s units per line.") % {"n": MAX_LINE_QUANTITY},
+                fields={"quantity": [f"≤ {MAX_LINE_QUANTITY}"]},
+            )
+    return [Item(variants[pk], quantities[pk], variants[pk].price) for pk in sorted(variants)]
+
+
+def sell_at_counter(
+    *,
+    customer: Customer,
+    store: Location,
+    lines: Sequence[tuple[Variant, int]],
+    coupon_code: str = "",
+    acting_user=None,
+    idempotency_key: str = "",
+) -> Order:
+    """A sale at a store's till: the units leave that store's shelf now, paid, the order
+    completed (fulfilment counter, channel store) — all or nothing: an unknown or used coupon,
+    or a unit the store does not hold, writes nothing.
+
+    ``lines``: (variant, quantity) pairs, sold at today's prices. The sale does not go through
+    the customer's cart (their online cart stays as it is). ``acting_user`` (the salesperson)
+    may sell only at the stores they act on (NotYourStore). A personal coupon is valid only
+    for its customer. The same ``idempotency_key`` (per customer) returns the first sale's
+    order, also when the calls race.
+    """
+    if (
+        acting_user is not None
+        and not rules.stores_for_user(acting_user).filter(pk=store.pk).exists()
+    ):
+        raise NotYourStore()
+    request = _checkout_request(
+        fulfilment=Fulfilment.COUNTER, channel=Channel.STORE, location=store,
+        shipping_address=None, latitude=None, longitude=None, coupon_code=coupon_code or "",
+        pay_at_pickup=False, idempotency_key=idempotency_key, acting_user=acting_user,
+    )  # fmt: skip
+    items = _counter_items(lines)
+    _check_items(items)
+
+    def run(attempt):
+        person = customer_locks.customer_for_no_key_update(customer.pk)  # first, as checkout
+        if person is None or not person.is_live:
+            raise InvalidCheckout(
+                _("This customer profile is no longer live."),
+                fields={"customer": [_("Not a live customer.")]},
+            )
+        found = queries.order_for_key(person.pk, request.idempotency_key)
+        if found is not None:
+            return Order.objects.get(pk=found)
+        return _create(request, customer=person, items=items, cart=None, attempt=attempt)
+
+    try:
+        return _attempts(run)
+    except IntegrityError:  # a sale with the same key won the race
+        found = queries.order_for_key(customer.pk, request.idempotency_key)
+        if found is None:
+            raise
+        return Order.objects.get(pk=found)

@@ -8,7 +8,8 @@ collision with an existing code is simply drawn again, so concurrent batches sta
 """
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
@@ -160,10 +161,52 @@ def _clean_customer_ids(customer_ids: Iterable[int]) -> list[int]:
     return sorted(set(ids))
 
 
-def _unused_personal_codes(promotion: Promotion, customer_ids) -> dict[int, str]:
+def _id_error(field: str) -> InvalidCouponBatch:
+    return InvalidCouponBatch(fields={field: [_("Ids are whole numbers above zero.")]})
+
+
+def _is_id(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value > 0
+
+
+def _clean_campaign(campaign_id, variant_ids, holdout_ids) -> tuple[int | None, dict, frozenset]:
+    """The campaign's ids, checked (InvalidCouponBatch naming the argument)."""
+    if campaign_id is not None and not _is_id(campaign_id):
+        raise _id_error("campaign_id")
+    variant_ids = {} if variant_ids is None else variant_ids
+    if not isinstance(variant_ids, dict) or not all(
+        _is_id(k) and _is_id(v) for k, v in variant_ids.items()
+    ):
+        raise _id_error("variant_ids")
+    if isinstance(holdout_ids, str | bytes | dict) or not isinstance(holdout_ids, Iterable):
+        raise _id_error("holdout_ids")
+    holdout_ids = list(holdout_ids)
+    if not all(_is_id(pk) for pk in holdout_ids):
+        raise _id_error("holdout_ids")
+    if campaign_id is None and (variant_ids or holdout_ids):
+        raise InvalidCouponBatch(
+            fields={"campaign_id": [_("Variants and a holdout belong to a campaign.")]}
+        )
+    return campaign_id, variant_ids, frozenset(holdout_ids)
+
+
+@dataclass(frozen=True)
+class _Campaign:
+    """Who issues the codes: a campaign (or none), its variant per customer, its holdout."""
+
+    id: int | None
+    variant_ids: dict
+    holdout_ids: frozenset
+
+
+def _unused_personal_codes(promotion: Promotion, customer_ids, campaign_id) -> dict[int, str]:
     rows = (
         Coupon.objects.filter(
-            promotion=promotion, customer_id__in=customer_ids, single_use=True, used=False
+            promotion=promotion,
+            customer_id__in=customer_ids,
+            single_use=True,
+            used=False,
+            campaign_id=campaign_id,  # None: IS NULL, codes issued outside any campaign
         )
         .order_by("customer_id", "-pk")
         .values_list("customer_id", "code")
@@ -173,39 +216,56 @@ def _unused_personal_codes(promotion: Promotion, customer_ids) -> dict[int, str]
 
 @transaction.atomic
 def issue_personal_codes(
-    *, promotion: Promotion, customer_ids: Iterable[int], acting_user=None
+    *,
+    promotion: Promotion,
+    customer_ids: Iterable[int],
+    acting_user=None,
+    campaign_id: int | None = None,
+    variant_ids: dict[int, int] | None = None,
+    holdout_ids: Collection[int] = (),
 ) -> dict[int, str]:
     """A single-use code per customer that only they may redeem: ``{customer_id: code}``.
 
+    ``campaign_id``: the campaign that issues them; ``variant_ids``: the campaign variant per
+    customer id; ``holdout_ids``: the customers of the holdout arm (their code is logged, never
+    sent). All three are stored on the new coupons.
+
     Safe to call again (a retried send): a customer who still holds an unused code of this
-    promotion gets that one back. Customers that are no longer live (merged, erased, unknown)
-    get none and are left out of the answer. Up to 100,000 ids, handled 5,000 at a time."""
+    promotion issued for the same campaign (or for none, without ``campaign_id``) gets that one
+    back, as it was first issued (its variant and holdout unchanged). Customers that are no
+    longer live (merged, erased, unknown) get none and are left out of the answer. Up to
+    100,000 ids, handled 5,000 at a time."""
     ids = _clean_customer_ids(customer_ids)
+    campaign = _Campaign(*_clean_campaign(campaign_id, variant_ids, holdout_ids))
     locks.promotion_for_key_update(promotion.pk)  # one issuer of personal codes at a time
     codes: dict[int, str] = {}
     for start in range(0, len(ids), PERSONAL_CHUNK):
-        codes.update(_personal_codes_for(promotion, ids[start : start + PERSONAL_CHUNK]))
+        codes.update(_personal_codes_for(promotion, ids[start : start + PERSONAL_CHUNK], campaign))
     return codes
 
 
-def _personal_codes_for(promotion: Promotion, ids: list[int]) -> dict[int, str]:
+def _personal_codes_for(promotion: Promotion, ids: list[int], campaign: _Campaign) -> dict:
     live = customer_selectors.live_ids(ids)
     if not live:
         return {}
-    codes = _unused_personal_codes(promotion, live)
+    codes = _unused_personal_codes(promotion, live, campaign.id)
     pending = iter([pk for pk in live if pk not in codes])
 
     def make() -> Coupon:
+        customer_id = next(pending)
         return Coupon(
             promotion_id=promotion.pk,
-            customer_id=next(pending),
+            customer_id=customer_id,
             single_use=True,
             code=new_code(),
+            campaign_id=campaign.id,
+            campaign_variant_id=campaign.variant_ids.get(customer_id),
+            holdout=customer_id in campaign.holdout_ids,
         )
 
     def count_issued() -> int:
         nonlocal pending
-        codes.update(_unused_personal_codes(promotion, live))
+        codes.update(_unused_personal_codes(promotion, live, campaign.id))
         pending = iter([pk for pk in live if pk not in codes])
         return len(codes)
 

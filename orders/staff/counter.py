@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Channel, Customer, CustomerStatus
 from omni.exceptions import DomainError
-from orders import pricing, rules, services
+from orders import pricing, rules, selectors, services
 from orders.forms import CounterAddForm, CounterFinishForm, add_domain_error
 from orders.models import Cart, Fulfilment
 from orders.staff.common import change_url, page_context
@@ -36,7 +36,10 @@ def counter(request, customer_pk, *, admin_site):
         if action == "finish" and finish_form.is_valid():
             return _finish(request, cart, finish_form)
     except DomainError as exc:
-        add_domain_error(finish_form if action == "finish" else add_form, exc)
+        if action == "finish":
+            add_domain_error(finish_form, exc, aliases=finish_form.error_aliases)
+        else:
+            add_domain_error(add_form, exc)
     context = page_context(
         admin_site,
         request,
@@ -46,6 +49,7 @@ def counter(request, customer_pk, *, admin_site):
         **_cart_contents(cart),
         add_form=add_form,
         finish_form=finish_form,
+        offers=selectors.personal_offers(customer, channel=Channel.STORE),
         has_stores=stores.exists(),
     )
     return TemplateResponse(request, "orders/staff/counter.html", context)
@@ -81,6 +85,7 @@ def _finish(request, cart: Cart, form: CounterFinishForm) -> HttpResponseRedirec
         fulfilment=Fulfilment.COUNTER,
         location=form.cleaned_data["location"],
         channel=Channel.STORE,
+        coupon_code=form.cleaned_data["coupon_code"],
         idempotency_key=f"counter-cart:{cart.pk}",
         acting_user=request.user,
     )

@@ -302,3 +302,18 @@ def test_a_short_pick_reallocated_by_transfer_and_a_reservation_do_not_deadlock(
     assert isinstance(results[1], InsufficientStock), results
     assert not Reservation.objects.filter(owner="cart:other").exists()
     call_command("check_stock_ledger")
+
+
+def test_shoppers_coming_back_at_once_reopen_one_abandoned_cart(concurrently):
+    """A shopper's devices (and a till) all asking for the cart at once: the abandoned cart is
+    opened again once, every call gets it, and the customer still has one open cart."""
+    variant = VariantFactory(price=Decimal("10.00"))
+    [cart] = _carts(1, variant)
+    Cart.objects.filter(pk=cart.pk).update(status="abandoned")
+    customer = Customer.objects.get(pk=cart.customer_id)
+
+    results = concurrently(lambda i: services.open_cart(customer=customer, channel="web"), 30)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert {r.pk for r in results} == {cart.pk}
+    assert list(Cart.objects.filter(customer=customer).values_list("status", flat=True)) == ["open"]

@@ -15,11 +15,15 @@ from inventory.models import MovementKind, StockLevel, StockMovement
 from omni import roles
 from orders import services
 from orders.models import (
+    Coupon,
+    CouponRedemption,
     Fulfilment,
     LineState,
     Order,
     OrderStatus,
     PaymentState,
+    Promotion,
+    PromotionKind,
     Refund,
     Return,
 )
@@ -731,6 +735,109 @@ def test_counter_sale_needs_the_desk_permission(client, shop, marketer):
     assert client.get(f"{ORDERS}counter/{ana.pk}/").status_code == 403
     page = client.get(f"/admin/customers/customer/{ana.pk}/change/")
     assert 'id="counter-sale-link"' not in page.content.decode()
+
+
+@pytest.fixture
+def personal_code(shop):
+    """A personal 10 % code of Ana's, and Ana."""
+    ana = shopper()
+    promotion = Promotion.objects.create(name="Ana's 10 %", kind=PromotionKind.PERCENTAGE, value=10)
+    code = services.issue_personal_codes(promotion=promotion, customer_ids=[ana.pk])[ana.pk]
+    return ana, code
+
+
+def _counter_with_a_shirt(client, shop, clerk, customer) -> str:
+    """Two shirts (19.99 €) in the customer's counter cart; the counter page's address."""
+    as_user(client, clerk)
+    counter = f"{ORDERS}counter/{customer.pk}/"
+    client.post(counter, {"action": "add", "add-sku": shop.shirt.sku, "add-quantity": 2})
+    return counter
+
+
+def test_counter_sale_with_a_personal_code(client, shop, clerk, personal_code):
+    ana, code = personal_code
+    counter = _counter_with_a_shirt(client, shop, clerk, ana)
+    page = client.get(counter)
+    offers = page.content.decode()
+    assert [c.code for c in page.context["offers"]] == [code]
+    assert code in offers and "Ana&#x27;s 10 %" in offers and "Personal offers" in offers
+
+    response = client.post(
+        counter,
+        {"action": "finish", "finish-location": shop.madrid.pk, "finish-coupon_code": code.lower()},
+    )
+
+    order = Order.objects.get(customer=ana)
+    assert response.status_code == 302 and response.url == change_url(order)
+    assert (order.subtotal, order.discount_total, order.total) == (
+        Decimal("39.98"),
+        Decimal("4.00"),
+        Decimal("35.98"),
+    )
+    assert order.coupon.code == code
+    redemption = CouponRedemption.objects.get()
+    assert (redemption.customer, redemption.channel, redemption.reference) == (
+        ana,
+        "store",
+        order.number,
+    )
+    assert Coupon.objects.get(code=code).used
+    assert not client.get(counter).context["offers"]  # used: no longer offered
+
+
+def test_counter_personal_offer_button_finishes_the_sale_with_its_code(
+    client, shop, clerk, personal_code
+):
+    ana, code = personal_code
+    counter = _counter_with_a_shirt(client, shop, clerk, ana)
+    assert f'name="finish-offer" value="{code}"' in client.get(counter).content.decode()
+
+    response = client.post(
+        counter, {"action": "finish", "finish-location": shop.madrid.pk, "finish-offer": code}
+    )
+
+    assert response.status_code == 302
+    assert Order.objects.get(customer=ana).coupon.code == code
+
+
+def test_counter_refuses_a_code_of_another_customer_on_the_coupon_field(
+    client, shop, clerk, personal_code
+):
+    _ana, code = personal_code
+    ben = shopper("ben@example.com")
+    counter = _counter_with_a_shirt(client, shop, clerk, ben)
+    assert not client.get(counter).context["offers"]  # Ana's code is not offered to Ben
+
+    response = client.post(
+        counter, {"action": "finish", "finish-location": shop.madrid.pk, "finish-coupon_code": code}
+    )
+
+    assert response.status_code == 200
+    assert "coupon_code" in response.context["finish_form"].errors
+    assert not Order.objects.exists() and not CouponRedemption.objects.exists()
+    assert not Coupon.objects.get(code=code).used
+    assert on_hand(shop.shirt, shop.madrid) == 5
+
+
+@pytest.mark.parametrize("code", ["used", "unknown"])
+def test_counter_refuses_a_used_or_unknown_code(client, shop, clerk, personal_code, code):
+    ana, personal = personal_code
+    if code == "used":
+        Coupon.objects.filter(code=personal).update(used=True)
+    counter = _counter_with_a_shirt(client, shop, clerk, ana)
+
+    response = client.post(
+        counter,
+        {
+            "action": "finish",
+            "finish-location": shop.madrid.pk,
+            "finish-coupon_code": personal if code == "used" else "NOSUCHCODE",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "coupon_code" in response.context["finish_form"].errors
+    assert not Order.objects.exists() and not CouponRedemption.objects.exists()
 
 
 def test_refunds_due_are_paid_from_the_order_list(client, shop, backoffice, clerk):

@@ -4,15 +4,17 @@ bad input refused without writing anything, a CSV safe to open in a spreadsheet.
 import csv
 import io
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from customers import services as customer_services
 from omni import roles
-from orders import services
+from orders import selectors, services
 from orders.exceptions import InvalidCouponBatch
 from orders.exports import csv_safe
 from orders.models import Coupon, CouponBatch, CouponRedemption, Promotion, PromotionKind
@@ -146,6 +148,112 @@ def test_personal_codes_refuse_what_is_not_a_customer_id(promotion, ids):
         services.issue_personal_codes(promotion=promotion, customer_ids=ids, acting_user=None)
     assert "customer_ids" in refused.value.fields
     assert not Coupon.objects.exists()
+
+
+def test_personal_codes_remember_the_campaign_its_variant_and_the_holdout(promotion):
+    ana, ben, cas = (_shopper(f"{n}@example.com") for n in ("ana", "ben", "cas"))
+    codes = services.issue_personal_codes(
+        promotion=promotion,
+        customer_ids=[ana.pk, ben.pk, cas.pk],
+        campaign_id=7,
+        variant_ids={ana.pk: 70, ben.pk: 71},
+        holdout_ids={cas.pk},
+    )
+    stored = {
+        c.customer_id: (c.campaign_id, c.campaign_variant_id, c.holdout, c.single_use)
+        for c in Coupon.objects.filter(code__in=codes.values())
+    }
+    assert stored == {
+        ana.pk: (7, 70, False, True),
+        ben.pk: (7, 71, False, True),
+        cas.pk: (7, None, True, True),
+    }
+    # Without a campaign, as before: no campaign, no variant, not held out.
+    plain = services.issue_personal_codes(promotion=promotion, customer_ids=[ana.pk])
+    coupon = Coupon.objects.get(code=plain[ana.pk])
+    assert (coupon.campaign_id, coupon.campaign_variant_id, coupon.holdout) == (None, None, False)
+
+
+def test_an_unused_code_is_given_again_only_for_the_same_campaign(promotion):
+    ana = _shopper("ana@example.com")
+    first = services.issue_personal_codes(
+        promotion=promotion, customer_ids=[ana.pk], campaign_id=7, variant_ids={ana.pk: 70}
+    )
+    # A retried send of campaign 7 gets the same code back, as it was issued.
+    again = services.issue_personal_codes(
+        promotion=promotion, customer_ids=[ana.pk], campaign_id=7, variant_ids={ana.pk: 71}
+    )
+    assert again == first
+    assert Coupon.objects.get(code=first[ana.pk]).campaign_variant_id == 70
+    # Another campaign of the same promotion, or none, issues its own code.
+    other = services.issue_personal_codes(promotion=promotion, customer_ids=[ana.pk], campaign_id=8)
+    plain = services.issue_personal_codes(promotion=promotion, customer_ids=[ana.pk])
+    assert len({first[ana.pk], other[ana.pk], plain[ana.pk]}) == 3
+    assert services.issue_personal_codes(promotion=promotion, customer_ids=[ana.pk]) == plain
+    assert sorted(Coupon.objects.values_list("campaign_id", flat=True), key=str) == [
+        7,
+        8,
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"campaign_id": "7"}, "campaign_id"),
+        ({"campaign_id": 0}, "campaign_id"),
+        ({"campaign_id": True}, "campaign_id"),
+        ({"campaign_id": 7, "variant_ids": [1]}, "variant_ids"),
+        ({"campaign_id": 7, "variant_ids": {1: "a"}}, "variant_ids"),
+        ({"campaign_id": 7, "holdout_ids": "12"}, "holdout_ids"),
+        ({"campaign_id": 7, "holdout_ids": [None]}, "holdout_ids"),
+        ({"campaign_id": 7, "holdout_ids": None}, "holdout_ids"),
+        ({"holdout_ids": [1]}, "campaign_id"),
+        ({"variant_ids": {1: 2}}, "campaign_id"),
+    ],
+)
+def test_campaign_arguments_are_checked(promotion, kwargs, field):
+    ana = _shopper("ana@example.com")
+    with pytest.raises(InvalidCouponBatch) as refused:
+        services.issue_personal_codes(promotion=promotion, customer_ids=[ana.pk], **kwargs)
+    assert field in refused.value.fields
+    assert not Coupon.objects.exists()
+
+
+def test_personal_offers_are_the_codes_a_customer_can_redeem_now_in_the_channel(promotion):
+    ana, ben = _shopper("ana@example.com"), _shopper("ben@example.com")
+    now = timezone.now()
+
+    def code_of(customer, **promotion_fields):
+        promo = Promotion.objects.create(
+            name=str(promotion_fields), kind=PromotionKind.PERCENTAGE, value=5, **promotion_fields
+        )
+        return services.issue_personal_codes(promotion=promo, customer_ids=[customer.pk])[
+            customer.pk
+        ]
+
+    good = [
+        code_of(ana),
+        code_of(ana, channels=["store", "web"]),
+        code_of(ana, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1)),
+        code_of(ana, max_uses=5, times_used=4),
+    ]
+    code_of(ben)
+    code_of(ana, active=False)
+    web_only = code_of(ana, channels=["web"])
+    code_of(ana, starts_at=now + timedelta(days=1))
+    code_of(ana, ends_at=now - timedelta(seconds=1))
+    code_of(ana, max_uses=5, times_used=5)
+    used = code_of(ana)
+    Coupon.objects.filter(code=used).update(used=True)
+    services.issue_personal_codes(
+        promotion=promotion, customer_ids=[ana.pk], campaign_id=3, holdout_ids=[ana.pk]
+    )
+
+    offers = selectors.personal_offers(ana, channel="store", now=now)
+    assert [c.code for c in offers] == good
+    web = [c.code for c in selectors.personal_offers(ana, channel="web", now=now)]
+    assert sorted(web) == sorted([*good, web_only])
 
 
 def _lines():
