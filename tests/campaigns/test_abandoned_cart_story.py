@@ -116,6 +116,8 @@ def test_the_abandoned_cart_email_earns_a_store_sale_with_its_personal_coupon(
     order = Order.objects.get()
     assert (order.channel, order.location, order.coupon.code) == ("store", shop.madrid, code)
     assert order.discount_total > 0
+    if where == "counter_page":  # the salesperson finished the very cart the shopper left
+        assert order.cart_id == cart.pk
     entry = JourneyEntry.objects.get(journey=journey)
     assert (entry.state, entry.exit_reason) == ("exited", "ordered")
     conversion = Conversion.objects.get(order=order)
