@@ -822,14 +822,16 @@ def chart(series: reports.Series) -> dict:
 UPLIFT_WIDTH, UPLIFT_PAD = 420, 20
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
+def _pct(value: float | None) -> float | None:
+    """A share as a percentage (the template formats it in the reader's locale)."""
+    return None if value is None else 100 * value
 
 
 def uplift_context(result) -> dict:
     """The uplift for the results page: the rates, the differences with their 95 % intervals
-    (in percentage points and euros per customer), and an interval bar against zero in SVG
-    coordinates (written with a dot whatever the locale)."""
+    (in percentage points and euros per customer, numbers the template formats in the reader's
+    locale), and an interval bar against zero in SVG coordinates (strings written with a dot
+    whatever the locale)."""
     conversion = result.conversion
     if conversion is None:
         return {"empty": True, "treated": result.treated, "holdout": result.holdout}
@@ -853,10 +855,8 @@ def uplift_context(result) -> dict:
         "better": conversion.estimate > 0,
         "revenue": None
         if revenue is None
-        else {k: f"{getattr(revenue, k):.2f}" for k in ("estimate", "low", "high")},
-        "incremental_revenue": None
-        if result.incremental_revenue is None
-        else f"{result.incremental_revenue:.2f}",
+        else {k: getattr(revenue, k) for k in ("estimate", "low", "high")},
+        "incremental_revenue": result.incremental_revenue,
         "bar": {
             "width": UPLIFT_WIDTH,
             "zero": x(0.0),

@@ -16,18 +16,15 @@ from campaigns.models import Journey, JourneyStep
 from campaigns.services import builtin_journeys
 
 
-class JourneyStepInline(admin.TabularInline):
+class JourneyStepInline(admin.StackedInline):
+    """One step per block, its fields on three short rows: every field fits a tablet's width."""
+
     model = JourneyStep
     extra = 0
     fields = [
-        "position",
-        "kind",
-        "channel",
-        "wait_minutes",
-        "wait_until_time",
-        "event",
-        "condition",
-        "goto",
+        ("position", "kind", "channel"),
+        ("wait_minutes", "wait_until_time"),
+        ("event", "condition", "goto"),
     ]
 
 

@@ -5,7 +5,9 @@ show (``seed_demo``; idempotent by name):
   consent, budget, rendering, tracking) in batches an hour apart, then finished; the shoppers'
   opens and clicks over the next hours are simulated, so its results page has a chart;
 * "Nueva colección": paused part-way, for the progress bar and resume;
-* "Carrito abandonado": a draft with a personal coupon, ready to preview and test-send.
+* "Carrito abandonado": a draft with a personal coupon, ready to preview and test-send;
+* store sales after the winter sale, credited to it, and the abandoned-cart journey switched on
+  with carts e-mailed and some bought with their code (``campaigns.demo_journeys``).
 
 The demo sends into ``omni.messaging.FileBackend`` (``var/messages/``), never to anybody.
 """
@@ -17,8 +19,8 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from campaigns import planning, sending
-from campaigns.models import Campaign, CampaignVariant, Delivery, Segment
+from campaigns import demo_journeys, planning, sending
+from campaigns.models import REACHED, Campaign, CampaignVariant, Delivery, Segment
 from campaigns.services import (
     complete_campaign,
     pause_campaign,
@@ -109,11 +111,24 @@ def seed(ctx) -> None:
         ctx.say("  demo campaigns exist (unchanged)")
         return
     segment = Segment.objects.get(name=SUBSCRIBERS)
-    with override_settings(MESSAGING_BACKENDS=dict.fromkeys(("email", "sms", "push"), FILES)):
-        _winter_sale(ctx, segment, marketer)
+    with override_settings(
+        MESSAGING_BACKENDS=dict.fromkeys(("email", "sms", "push"), FILES),
+        CAMPAIGN_QUIET_HOURS=("00:00", "00:00"),  # the demo sends whatever the hour
+    ):
+        winter = _winter_sale(ctx, segment, marketer)
         _new_collection(segment, marketer)
+        sold = demo_journeys.sales_after(ctx, winter)
+        reached = Delivery.objects.filter(campaign=winter, status__in=REACHED)
+        story = demo_journeys.abandoned_cart_story(
+            ctx, subscribers=reached.values_list("customer_id", flat=True)
+        )
     _abandoned_cart(marketer)
     ctx.say("  3 campaigns (one sent with results, one paused, one draft)")
+    ctx.say(f"  {sold} store sales credited to the winter sale (treated and holdout)")
+    ctx.say(
+        "  abandoned-cart journey on: {carts} carts e-mailed, {bought} bought at the counter "
+        "with their code, {waiting} still in the journey".format(**story)
+    )
 
 
 FILES = "omni.messaging.FileBackend"
@@ -149,7 +164,7 @@ def _send_in_batches(made: Campaign, start: datetime, *, hours, size: int) -> No
         sending.send_batch(campaign_id=made.pk, limit=size, now=start + timedelta(hours=hour))
 
 
-def _winter_sale(ctx, segment, marketer) -> None:
+def _winter_sale(ctx, segment, marketer) -> Campaign:
     """An A/B test by clicks: 30 % of the audience tests A and B for two hours (B does better),
     then the rest gets B."""
     made = _campaign(
@@ -171,6 +186,7 @@ def _winter_sale(ctx, segment, marketer) -> None:
     _send_in_batches(made, start, hours=[2, 3], size=500)  # the rest, with the winner
     _simulate_engagement(ctx, made, sent_from=test_end, upto=None)
     complete_campaign(campaign=made, acting_user=marketer)
+    return made
 
 
 # Chance of an open, and of a click after an open, per variant: B's subject line does better.

@@ -657,7 +657,7 @@ class JourneyStep(models.Model):
     )
     event = models.CharField(_("event"), max_length=12, choices=StepEvent.choices, blank=True)
     condition = models.CharField(
-        _("condition"), max_length=12, choices=StepCondition.choices, blank=True
+        _("branch condition"), max_length=12, choices=StepCondition.choices, blank=True
     )
     goto = models.PositiveSmallIntegerField(
         _("then go to step"),

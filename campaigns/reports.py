@@ -41,8 +41,13 @@ from campaigns.models import (
 from customers.models import Channel, Customer
 
 OPENED = (DeliveryStatus.OPENED, DeliveryStatus.CLICKED, DeliveryStatus.CONVERTED)
-CLICKED = (DeliveryStatus.CLICKED, DeliveryStatus.CONVERTED)
 REACHED = (DeliveryStatus.SENT, *OPENED)
+# Opened and clicked by their status or their time: a converted message (its coupon redeemed
+# at the till, say) counts as opened or clicked only if it was.
+WAS_OPENED = Q(status__in=(DeliveryStatus.OPENED, DeliveryStatus.CLICKED)) | Q(
+    opened_at__isnull=False
+)
+WAS_CLICKED = Q(status=DeliveryStatus.CLICKED) | Q(clicked_at__isnull=False)
 MAX_HOURS = 14 * 24  # the results chart shows at most the first two weeks, hour by hour
 ACTIVE = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
 PREVIEW_COUPON = "PREVIEW-COUPON"  # a real personal code is issued when the message is sent
@@ -119,8 +124,8 @@ def groups(campaign: Campaign) -> dict:
     counts = Delivery.objects.filter(campaign=campaign).aggregate(
         holdout=Count("pk", filter=Q(status=DeliveryStatus.SUPPRESSED, reason="holdout")),
         treated=Count("pk", filter=Q(status__in=REACHED)),
-        opened=Count("pk", filter=Q(status__in=OPENED)),
-        clicked=Count("pk", filter=Q(status__in=CLICKED)),
+        opened=Count("pk", filter=Q(status__in=REACHED) & WAS_OPENED),
+        clicked=Count("pk", filter=Q(status__in=REACHED) & WAS_CLICKED),
     )
     treated = counts["treated"]
     counts["open_rate"] = round(100 * counts["opened"] / treated, 1) if treated else 0
@@ -170,11 +175,14 @@ def _variant_counts(campaign: Campaign) -> dict:
     tested = planning.in_test_group(campaign, "deliveries__customer_id")
     scope = tested if campaign.ab_winner_metric else Q()
     reached = Q(deliveries__status__in=REACHED) & scope
-    opened = Q(deliveries__status__in=OPENED) | Q(deliveries__opened_at__isnull=False)
+    opened = Q(deliveries__status__in=(DeliveryStatus.OPENED, DeliveryStatus.CLICKED)) | Q(
+        deliveries__opened_at__isnull=False
+    )
+    clicked = Q(deliveries__status=DeliveryStatus.CLICKED) | Q(deliveries__clicked_at__isnull=False)
     return {
         "reached": Count("deliveries", filter=reached),
         "opens": Count("deliveries", filter=reached & opened),
-        "clicks": Count("deliveries", filter=reached & Q(deliveries__status__in=CLICKED)),
+        "clicks": Count("deliveries", filter=reached & clicked),
         "conversions": Count(
             "deliveries", filter=reached & Q(deliveries__status=DeliveryStatus.CONVERTED)
         ),

@@ -238,7 +238,7 @@ class Migration(migrations.Migration):
                             ("holdout", "The customer is in the holdout group"),
                         ],
                         max_length=12,
-                        verbose_name="condition",
+                        verbose_name="branch condition",
                     ),
                 ),
                 (

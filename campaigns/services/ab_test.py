@@ -28,15 +28,11 @@ logger = logging.getLogger(__name__)
 M = WinnerMetric
 # What each metric counts among the reached deliveries of a variant.
 METRIC_FILTERS = {
-    M.OPENS: Q(
-        deliveries__status__in=(
-            DeliveryStatus.OPENED,
-            DeliveryStatus.CLICKED,
-            DeliveryStatus.CONVERTED,
-        )
-    )
+    # A converted message counts as opened or clicked only if it was (its time says so).
+    M.OPENS: Q(deliveries__status__in=(DeliveryStatus.OPENED, DeliveryStatus.CLICKED))
     | Q(deliveries__opened_at__isnull=False),
-    M.CLICKS: Q(deliveries__status__in=(DeliveryStatus.CLICKED, DeliveryStatus.CONVERTED)),
+    M.CLICKS: Q(deliveries__status=DeliveryStatus.CLICKED)
+    | Q(deliveries__clicked_at__isnull=False),
     M.CONVERSIONS: Q(deliveries__status=DeliveryStatus.CONVERTED),
 }
 # A tie on the metric goes to the next one, then to the first variant (lowest pk).

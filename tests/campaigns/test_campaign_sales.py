@@ -147,3 +147,35 @@ def test_no_holdout_no_uplift():
     made = campaign()
     assigned(made, 10)
     assert reports.uplift(made).conversion is None
+
+
+def test_a_converted_message_counts_as_clicked_only_if_it_was():
+    made = campaign()
+    bought_at_till, clicked_then_bought = assigned(made, 2)
+    Delivery.objects.filter(pk=bought_at_till.pk).update(status="converted")
+    Delivery.objects.filter(pk=clicked_then_bought.pk).update(
+        status="converted", opened_at=T, clicked_at=T
+    )
+    groups = reports.groups(made)
+    assert (groups["treated"], groups["opened"], groups["clicked"]) == (2, 1, 1)
+
+
+def test_the_results_page_reads_the_same_number_of_queries_for_more_sales():
+    made = campaign(holdout=10)
+    treated = assigned(made, 60)
+    holdout = assigned(made, 20, holdout=True)
+    client = Client()
+    client.force_login(UserFactory(role=roles.MARKETER))
+    url = reverse("admin:campaigns_campaign_results", args=[made.pk])
+    buy(treated[0])
+    buy(holdout[0])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for row in treated[1:30] + holdout[1:5]:
+        buy(row, store=LocationFactory())
+    with CaptureQueriesContext(connection) as many:
+        client.get(url)
+    assert len(few) == len(many)
