@@ -1,6 +1,7 @@
 """Campaigns benchmark: the live count of a segment (run on demand; prints figures).
 
     .venv/bin/python bench/campaigns.py                  # 1,000,000 customers, 10,000,000 events
+    .venv/bin/python bench/campaigns.py journeys         # the journey sweep (campaigns_journeys.py)
     .venv/bin/python bench/campaigns.py --customers 100000 --events 1000000 --repeat 5
 
 Builds its own PostgreSQL database (omni_bench_campaigns) in SQL: customers (1 % merged, 1 %
@@ -326,4 +327,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["journeys"]:  # the journey sweep: bench/campaigns_journeys.py
+        del sys.argv[1]
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import campaigns_journeys
+
+        campaigns_journeys.main()
+    else:
+        main()
