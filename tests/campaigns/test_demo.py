@@ -37,6 +37,7 @@ def test_demo_campaigns_go_through_the_real_pipeline_once(settings, tmp_path):
         demo.WINTER: "finished",
         "Nueva colección primavera": "paused",
         "Carrito abandonado: 10 % de descuento": "draft",
+        "Journey: abandoned cart": "sending",  # the abandoned-cart journey, switched on
     }
     winter = Delivery.objects.filter(campaign__name=demo.WINTER)
     assert winter.count() == len(people)
