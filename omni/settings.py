@@ -358,7 +358,7 @@ CAMPAIGN_CONTACT_BUDGET_BY_PRIORITY: dict = {}
 # Deliveries a sending task claims and sends per transaction.
 CAMPAIGN_SEND_BATCH = env.int("CAMPAIGN_SEND_BATCH", default=500)
 # Journeys: entries a sweep moves per transaction (the beat runs it every minute).
-JOURNEY_SWEEP_BATCH = env.int("JOURNEY_SWEEP_BATCH", default=1_000)
+JOURNEY_SWEEP_BATCH = env.int("JOURNEY_SWEEP_BATCH", default=5_000)
 # Attribution: an order within this many days after a message (sent, opened or clicked) is
 # credited to it; a redeemed personal coupon credits its message whatever the time.
 ATTRIBUTION_WINDOW = timedelta(days=env.int("ATTRIBUTION_WINDOW_DAYS", default=7))
