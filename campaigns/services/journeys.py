@@ -82,14 +82,12 @@ def enter(
         for customer_id, entity_type, entity_id in entities
     ]
     JourneyEntry.objects.bulk_create(rows, ignore_conflicts=True)
+    wanted = set(entities)  # once: a look-up per row, not a new set per row
     made = JourneyEntry.objects.filter(
         journey=journey, created_at=now, entity_id__in={i for _c, _t, i in entities}
     )
-    return sum(
-        1
-        for key in made.values_list("customer_id", "entity_type", "entity_id")
-        if key in set(entities)
-    )
+    keys = made.values_list("customer_id", "entity_type", "entity_id")
+    return sum(1 for key in keys if key in wanted)
 
 
 def enter_abandoned_carts(*, cart_ids, now: datetime | None = None) -> int:
