@@ -76,3 +76,35 @@ def test_four_workers_together_keep_a_channels_sending_rate(concurrently, outbox
     assert all(isinstance(r, int) for r in results), results
     assert sum(results) == 9 and len(outbox) == 9  # one minute's worth, not 4 × 9
     assert Delivery.objects.filter(campaign=made, status="queued").count() == 21
+
+
+def test_four_sweeps_at_once_move_each_journey_entry_once(concurrently):
+    """Journey sweeps on four workers (beat ran twice, a retried task): each due entry is
+    claimed by one of them (SKIP LOCKED) and its e-mail step inserted once."""
+    from campaigns.models import JourneyEntry
+    from campaigns.services import builtin_journeys, journeys
+    from orders.models import Cart, CartLine, CartStatus
+    from tests.factories import VariantFactory
+
+    made = builtin_journeys.abandoned_cart_journey()
+    made = builtin_journeys.switch(journey=made, on=True)
+    variant = VariantFactory()
+    people = [shopper() for _ in range(60)]
+    for person in people:
+        cart = Cart.objects.create(customer=person, status=CartStatus.ABANDONED)
+        CartLine.objects.create(cart=cart, variant=variant, quantity=1)
+        journeys.enter(journey=made, entities=[(person.pk, "cart", cart.pk)], now=NOON)
+
+    def sweep(i):
+        moved = 0
+        while (advanced := journeys.advance_due(now=NOON, limit=7).advanced) > 0:
+            moved += advanced
+        return moved
+
+    results = concurrently(sweep, 4)
+
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == 60  # every entry moved once, by one sweep
+    rows = Counter(Delivery.objects.values_list("entry_id", "step"))
+    assert len(rows) == 60 and set(rows.values()) == {1}
+    assert set(JourneyEntry.objects.values_list("position", "waiting_event")) == {(1, "opened")}
